@@ -1,0 +1,118 @@
+"""Typed market-channel messages: what the parser produces and the book applies.
+
+Each wire ``event_type`` becomes one frozen, tagged ``msgspec.Struct``; the
+``Message`` union is every kind the book understands. Past the parser there
+are no dicts and no decimal strings: prices are ``int`` ticks of 0.001
+(see ``prices``), sizes are ``float``, sides are ``"BUY"`` (bids) or
+``"SELL"`` (asks) as on the wire, timestamps are unix milliseconds.
+
+Structs are immutable, cheap to build (about the cost of a tuple) and can be
+pickled or encoded by msgspec without any adapter, which later phases use.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple, Union
+
+import msgspec
+
+__all__ = [
+    "Side",
+    "PriceLevel",
+    "BookMessage",
+    "PriceChange",
+    "PriceChangeMessage",
+    "LastTradePriceMessage",
+    "TickSizeChangeMessage",
+    "OtherMessage",
+    "Message",
+]
+
+Side = Literal["BUY", "SELL"]
+"""``BUY`` changes the bid side of a book, ``SELL`` the ask side."""
+
+
+class PriceLevel(NamedTuple):
+    """One price level: ``price`` in ticks of 0.001 and the total ``size``
+    resting there."""
+
+    price: int
+    size: float
+
+
+class BookMessage(msgspec.Struct, frozen=True, tag="book"):
+    """A full snapshot of one asset's book: it replaces the book.
+
+    ``bids`` and ``asks`` keep the wire order (any order is allowed);
+    a price may appear twice, and then the sizes add up.
+    """
+
+    asset_id: str
+    market: str
+    timestamp_ms: int
+    bids: tuple[PriceLevel, ...]
+    asks: tuple[PriceLevel, ...]
+    hash: str = ""
+
+
+class PriceChange(msgspec.Struct, frozen=True, array_like=True):
+    """Set the total size at (asset, side, price); ``size == 0`` removes it.
+
+    ``best_bid``/``best_ask`` are the feed's view of the book after the
+    change, in ticks (0 and 1000 mean an empty side), or ``None`` when the
+    message did not carry them.
+    """
+
+    asset_id: str
+    side: Side
+    price: int
+    size: float
+    best_bid: int | None = None
+    best_ask: int | None = None
+
+
+class PriceChangeMessage(msgspec.Struct, frozen=True, tag="price_change"):
+    """One or more level changes, possibly for several assets (the feed sends
+    both tokens of a market together). Applied whole or not at all."""
+
+    market: str
+    timestamp_ms: int
+    changes: tuple[PriceChange, ...]
+
+
+class LastTradePriceMessage(msgspec.Struct, frozen=True, tag="last_trade_price"):
+    """A trade print. Recorded; it changes no level."""
+
+    asset_id: str
+    market: str
+    timestamp_ms: int
+    price: int
+    size: float
+    side: Side
+
+
+class TickSizeChangeMessage(msgspec.Struct, frozen=True, tag="tick_size_change"):
+    """The market's minimum tick changed. Recorded; it changes no level."""
+
+    asset_id: str
+    market: str
+    timestamp_ms: int
+    old_tick_size: str
+    new_tick_size: str
+
+
+class OtherMessage(msgspec.Struct, frozen=True, tag="other"):
+    """A well-formed event of a type the book does not use
+    (``best_bid_ask``, ``new_market``, ...): counted, never an error."""
+
+    event_type: str
+    asset_id: str = ""
+
+
+Message = Union[
+    BookMessage,
+    PriceChangeMessage,
+    LastTradePriceMessage,
+    TickSizeChangeMessage,
+    OtherMessage,
+]

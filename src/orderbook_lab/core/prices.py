@@ -1,0 +1,149 @@
+"""Exact prices: decimal strings on the wire, integer ticks of 0.001 inside.
+
+A prediction-market price is a probability, so it lives strictly inside
+(0, 1). Binary floats cannot represent most decimal prices exactly
+(``0.1 + 0.2 != 0.3``), which makes them unsafe as dictionary or sort keys:
+two spellings of the same price could land on two levels. Every price is
+therefore converted once, at the edge, to an ``int`` number of ticks::
+
+    >>> price_to_ticks("0.48")
+    480
+    >>> price_to_ticks(".48") == price_to_ticks("0.480") == 480
+    True
+    >>> ticks_to_price(51)
+    '0.051'
+
+The special best-price values of the feed are ticks too: ``best_bid`` "0"
+(no bids) is ``EMPTY_BID_TICKS`` and ``best_ask`` "1" (no asks) is
+``EMPTY_ASK_TICKS``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+
+__all__ = [
+    "TICKS_PER_UNIT",
+    "MIN_TICKS",
+    "MAX_TICKS",
+    "EMPTY_BID_TICKS",
+    "EMPTY_ASK_TICKS",
+    "InvalidValue",
+    "price_to_ticks",
+    "best_to_ticks",
+    "ticks_to_price",
+    "parse_size",
+]
+
+TICKS_PER_UNIT = 1000
+"""One tick is 0.001: the finest tick size this lab models."""
+
+MIN_TICKS = 1
+MAX_TICKS = TICKS_PER_UNIT - 1
+EMPTY_BID_TICKS = 0
+"""``best_bid`` "0" on the wire: the bid side is empty."""
+EMPTY_ASK_TICKS = TICKS_PER_UNIT
+"""``best_ask`` "1" on the wire: the ask side is empty."""
+
+_THOUSAND = Decimal(TICKS_PER_UNIT)
+
+
+class InvalidValue(ValueError):
+    """A wire value that cannot be a price or a size; ``str()`` is the reason."""
+
+
+def _decimal_ticks(text: object, field: str) -> int:
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise InvalidValue(f"{field} is not a decimal string: {text!r}")
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation:
+        raise InvalidValue(f"{field} is not a number: {text!r}") from None
+    if not value.is_finite():
+        raise InvalidValue(f"{field} is not finite: {text!r}")
+    ticks = value * _THOUSAND
+    if ticks != ticks.to_integral_value():
+        raise InvalidValue(f"{field} is finer than the 0.001 tick: {text!r}")
+    return int(ticks)
+
+
+def price_to_ticks(text: str) -> int:
+    """Convert a wire price ("0.48", ".48", "0.480") to ticks of 0.001.
+
+    O(1) after the first sight of a spelling: the feed repeats a few hundred
+    price strings, so results are memoised (bounded; errors are not cached).
+    Raises ``InvalidValue`` for anything outside (0, 1) or off the tick grid.
+
+    >>> price_to_ticks("0.051")
+    51
+    >>> price_to_ticks("1")
+    Traceback (most recent call last):
+    ...
+    orderbook_lab.core.prices.InvalidValue: price outside (0, 1): '1'
+    """
+    try:
+        return _cached_price_ticks(text)
+    except TypeError:  # unhashable JSON value (list, object): not a price
+        raise InvalidValue(f"price is not a decimal string: {text!r}") from None
+
+
+@lru_cache(maxsize=8192)
+def _cached_price_ticks(text: str) -> int:
+    ticks = _decimal_ticks(text, "price")
+    if not MIN_TICKS <= ticks <= MAX_TICKS:
+        raise InvalidValue(f"price outside (0, 1): {text!r}")
+    return ticks
+
+
+def best_to_ticks(text: str) -> int:
+    """Convert a ``best_bid``/``best_ask`` field: like a price, but the
+    closed range [0, 1] is allowed, since "0" and "1" mean an empty side.
+
+    >>> best_to_ticks("0"), best_to_ticks("1"), best_to_ticks("0.5")
+    (0, 1000, 500)
+    """
+    try:
+        return _cached_best_ticks(text)
+    except TypeError:
+        raise InvalidValue(f"best price is not a decimal string: {text!r}") from None
+
+
+@lru_cache(maxsize=1024)
+def _cached_best_ticks(text: str) -> int:
+    ticks = _decimal_ticks(text, "best price")
+    if not EMPTY_BID_TICKS <= ticks <= EMPTY_ASK_TICKS:
+        raise InvalidValue(f"best price outside [0, 1]: {text!r}")
+    return ticks
+
+
+def ticks_to_price(ticks: int) -> str:
+    """Canonical decimal string of a tick count: no trailing zeros.
+
+    >>> [ticks_to_price(t) for t in (500, 480, 51, 1)]
+    ['0.5', '0.48', '0.051', '0.001']
+    """
+    return _CANONICAL[ticks]
+
+
+_CANONICAL = ["0"] + [
+    "0." + f"{t:03d}".rstrip("0") for t in range(MIN_TICKS, MAX_TICKS + 1)
+] + ["1"]
+
+
+def parse_size(text: object) -> float:
+    """A wire size ("16623.83") as a float; sizes are not keys, so a float
+    is exact enough. Negative, non-finite or non-numeric sizes are invalid.
+
+    >>> parse_size("30"), parse_size("0")
+    (30.0, 0.0)
+    """
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise InvalidValue(f"size is not a decimal string: {text!r}")
+    try:
+        size = float(text)
+    except ValueError:
+        raise InvalidValue(f"size is not a number: {text!r}") from None
+    if not size >= 0.0 or size == float("inf"):
+        raise InvalidValue(f"size is negative or not finite: {text!r}")
+    return size

@@ -1,0 +1,169 @@
+"""``MessageRouter``: asset id to ``StateMachine``, and the message dispatch.
+
+The router is the only place that knows which message touches which book.
+A book is created the first time its asset is seen. A ``price_change`` may
+carry changes for several assets; the feed's ``best_bid``/``best_ask`` of
+each asset are checked once all of the message's changes are applied.
+
+    >>> from .parser import parse_line
+    >>> router = MessageRouter()
+    >>> for message in parse_line('{"event_type": "price_change", "market": "m", '
+    ...         '"price_changes": [{"asset_id": "a", "price": "0.4", "size": "10", '
+    ...         '"side": "BUY", "best_bid": "0.4", "best_ask": "1"}]}'):
+    ...     router.apply(message)
+    >>> router.query("a").best_bid, router.stats().orphan_updates
+    (PriceLevel(price=400, size=10.0), 1)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from .book import BookView, StateMachine
+from .messages import (
+    BookMessage,
+    LastTradePriceMessage,
+    Message,
+    OtherMessage,
+    PriceChangeMessage,
+    TickSizeChangeMessage,
+)
+
+__all__ = ["MessageRouter", "RouterStats", "books_digest"]
+
+
+@dataclass(frozen=True)
+class RouterStats:
+    """Totals over every book a router holds (see ``StateMachine``)."""
+
+    books: int = 0
+    snapshots: int = 0
+    changes: int = 0
+    absent_removals: int = 0
+    best_checks: int = 0
+    best_mismatches: int = 0
+    orphan_updates: int = 0
+    trades: int = 0
+    tick_size_changes: int = 0
+    other: dict[str, int] = field(default_factory=dict)
+
+    def __add__(self, other: RouterStats) -> RouterStats:
+        """Merge two routers' totals (engines with several workers)."""
+        merged_other = dict(self.other)
+        for kind, count in other.other.items():
+            merged_other[kind] = merged_other.get(kind, 0) + count
+        return RouterStats(
+            books=self.books + other.books,
+            snapshots=self.snapshots + other.snapshots,
+            changes=self.changes + other.changes,
+            absent_removals=self.absent_removals + other.absent_removals,
+            best_checks=self.best_checks + other.best_checks,
+            best_mismatches=self.best_mismatches + other.best_mismatches,
+            orphan_updates=self.orphan_updates + other.orphan_updates,
+            trades=self.trades + other.trades,
+            tick_size_changes=self.tick_size_changes + other.tick_size_changes,
+            other=merged_other,
+        )
+
+
+class MessageRouter:
+    """Routes typed messages to per-asset books and records the rest.
+
+    ``apply`` is O(changes in the message) plus the book's cost per change.
+    """
+
+    def __init__(self) -> None:
+        self._books: dict[str, StateMachine] = {}
+        self.orphan_updates = 0
+        self.last_trades: dict[str, LastTradePriceMessage] = {}
+        self.tick_sizes: dict[str, str] = {}
+        self.other: dict[str, int] = {}
+        self._trades = 0
+        self._tick_size_changes = 0
+
+    def __len__(self) -> int:
+        return len(self._books)
+
+    def __contains__(self, asset_id: object) -> bool:
+        return asset_id in self._books
+
+    def assets(self) -> list[str]:
+        """Asset ids with a book, in the order they were first seen."""
+        return list(self._books)
+
+    def book(self, asset_id: str) -> StateMachine:
+        """The book of ``asset_id``, created empty if it is new."""
+        book = self._books.get(asset_id)
+        if book is None:
+            book = self._books[asset_id] = StateMachine(asset_id)
+        return book
+
+    def get(self, asset_id: str) -> StateMachine | None:
+        """The book of ``asset_id`` if it exists; never creates one."""
+        return self._books.get(asset_id)
+
+    def apply(self, message: Message) -> None:
+        """Apply one validated message to the books it names."""
+        kind = type(message)
+        if kind is PriceChangeMessage:
+            self._apply_changes(message)
+        elif kind is BookMessage:
+            self.book(message.asset_id).apply_snapshot(message.bids, message.asks)
+        elif kind is LastTradePriceMessage:
+            self.last_trades[message.asset_id] = message
+            self._trades += 1
+        elif kind is TickSizeChangeMessage:
+            self.tick_sizes[message.asset_id] = message.new_tick_size
+            self._tick_size_changes += 1
+        elif kind is OtherMessage:
+            self.other[message.event_type] = self.other.get(message.event_type, 0) + 1
+        else:
+            raise TypeError(f"not a message: {message!r}")
+
+    def _apply_changes(self, message: PriceChangeMessage) -> None:
+        books = self._books
+        last_seen = {}
+        for change in message.changes:
+            book = books.get(change.asset_id)
+            if book is None:
+                book = self.book(change.asset_id)
+            if not book.has_snapshot:
+                self.orphan_updates += 1
+            book.apply_change(change.side, change.price, change.size)
+            last_seen[change.asset_id] = change
+        for asset_id, change in last_seen.items():
+            books[asset_id].check_best(change.best_bid, change.best_ask)
+
+    def query(self, asset_id: str, depth: int = 10) -> BookView | None:
+        """The top of one book (see ``StateMachine.snapshot``), or ``None``."""
+        book = self._books.get(asset_id)
+        return None if book is None else book.snapshot(depth)
+
+    def export(self) -> dict[str, dict[str, list[list]]]:
+        """Every book in the ``--books-out`` form, keyed by asset id."""
+        return {asset_id: book.export() for asset_id, book in self._books.items()}
+
+    def stats(self) -> RouterStats:
+        """Counters summed over all books. O(books)."""
+        books = self._books.values()
+        return RouterStats(
+            books=len(self._books),
+            snapshots=sum(b.snapshots for b in books),
+            changes=sum(b.changes for b in books),
+            absent_removals=sum(b.absent_removals for b in books),
+            best_checks=sum(b.best_checks for b in books),
+            best_mismatches=sum(b.best_mismatches for b in books),
+            orphan_updates=self.orphan_updates,
+            trades=self._trades,
+            tick_size_changes=self._tick_size_changes,
+            other=dict(self.other),
+        )
+
+
+def books_digest(books: dict[str, dict[str, list[list]]]) -> str:
+    """sha256 of the ``--books-out`` JSON with sorted keys and no
+    whitespace: two engines agree on the final books iff digests match."""
+    text = json.dumps(books, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,432 @@
+"""``MessageSource``: the stream of wire lines every engine consumes.
+
+A source yields ``Frame``s: one wire line (what one websocket frame or one
+line of a recording holds), its 1-based line number, and ``produced_ns``,
+the moment the feed emitted it. Lines come from a seeded market simulator
+(``MessageSource.synthetic``) or from a JSONL file
+(``MessageSource.from_file``); either way the source can pace them.
+
+Pacing (``rate`` > 0, lines per second) follows a drift-free schedule: line
+i is due at ``start + i / rate``, however late earlier lines were. When the
+consumer is slower than the schedule, the source falls behind; the lag is
+recorded, and ``produced_ns`` stays the scheduled moment, because that is
+when the exchange sent the message whether or not we were ready to read it.
+Latency measured from that stamp therefore includes the time a message
+waited for a busy consumer (no "coordinated omission").
+
+The simulator is deterministic: the same ``SourceConfig`` gives the same
+lines, byte for byte, on any machine and at any rate. Markets hold two
+complementary outcome tokens (YES/NO): a YES bid at p rests on the NO book
+as an ask at 1 - p, and every ``price_change`` carries both tokens, like
+the live feed. Assets are ``book``-snapshotted first (in arrays, like the
+feed's first frame), then updated; fresh snapshots, trades and rare tick
+size changes are mixed in.
+
+    >>> lines = list(MessageSource.synthetic(SourceConfig(messages=50, assets=4, seed=3)).wire_lines())
+    >>> lines == list(MessageSource.synthetic(SourceConfig(messages=50, assets=4, seed=3)).wire_lines())
+    True
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import random
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+from .clock import SYSTEM_CLOCK, Clock
+from .metrics import LatencyHistogram
+from .prices import EMPTY_ASK_TICKS, EMPTY_BID_TICKS, MAX_TICKS, TICKS_PER_UNIT, ticks_to_price
+
+__all__ = ["SourceConfig", "Frame", "MessageSource", "Popularity"]
+
+Popularity = Literal["uniform", "zipf"]
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """What the simulator generates.
+
+    ``messages`` is the exact number of messages (an array line of k
+    snapshots counts k); ``None`` means endless (stop it with a duration).
+    ``popularity`` chooses which market each update touches: every market
+    equally, or by Zipf's law (market k is picked with weight 1/k).
+    """
+
+    messages: int | None = 10_000
+    assets: int = 10
+    seed: int = 1
+    popularity: Popularity = "uniform"
+    snapshot_batch: int = 16
+
+
+class Frame(NamedTuple):
+    """One wire line with where it came from and when it was produced."""
+
+    line_no: int
+    produced_ns: int
+    text: str
+
+
+class MessageSource:
+    """A paced, counted stream of wire lines (see the module docstring).
+
+    ``lines`` is any iterable of wire text; ``rate`` is lines per second
+    (0 = as fast as the consumer pulls); ``duration_s`` ends the stream
+    after that much time even if ``lines`` has more.
+    """
+
+    def __init__(
+        self,
+        lines: Iterable[str],
+        *,
+        rate: float = 0.0,
+        duration_s: float | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        total_messages: int | None = None,
+    ) -> None:
+        self._lines = lines
+        self.rate = rate
+        self.duration_s = duration_s
+        self.clock = clock
+        self.total_messages = total_messages
+        """How many messages the stream will hold, when known in advance
+        (for progress displays); ``None`` for files and endless streams."""
+        self.lines_emitted = 0
+        self.schedule_lag = LatencyHistogram()
+        """How late each line left the source against its schedule (ns);
+        empty when unpaced."""
+        self.started_ns: int | None = None
+
+    # -------------------------------------------------------- constructors
+
+    @classmethod
+    def synthetic(
+        cls,
+        config: SourceConfig,
+        *,
+        rate: float = 0.0,
+        duration_s: float | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> MessageSource:
+        """A simulated feed (see ``SourceConfig``)."""
+        return cls(
+            _MarketSimulator(config).lines(),
+            rate=rate,
+            duration_s=duration_s,
+            clock=clock,
+            total_messages=config.messages,
+        )
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | Path,
+        *,
+        rate: float = 0.0,
+        duration_s: float | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> MessageSource:
+        """Replay a JSONL recording, one wire line per line. Blank lines
+        are skipped but keep their number, so reports match the file."""
+        return cls(_read_lines(Path(path)), rate=rate, duration_s=duration_s, clock=clock)
+
+    # ------------------------------------------------------------ streams
+
+    def wire_lines(self) -> Iterator[str]:
+        """The raw lines, unpaced and unstamped (what ``source --out`` writes)."""
+        for text in self._lines:
+            if text is not None:
+                yield text
+
+    def __iter__(self) -> Iterator[Frame]:
+        """Paced frames; see the module docstring for the schedule."""
+        clock = self.clock
+        now = clock.now_ns
+        start = self.started_ns = now()
+        deadline = None if self.duration_s is None else start + int(self.duration_s * 1e9)
+        interval = 1e9 / self.rate if self.rate > 0 else 0.0
+        lag = self.schedule_lag
+        for line_no, text in enumerate(self._lines, 1):
+            if text is None:  # a blank line of a file: numbered, not sent
+                continue
+            if interval:
+                due = start + int(self.lines_emitted * interval)
+                if deadline is not None and due >= deadline:
+                    return
+                current = now()
+                if current < due:
+                    clock.sleep_until_ns(due)
+                else:
+                    lag.record(current - due)
+                produced = due
+            else:
+                produced = now()
+                if deadline is not None and produced >= deadline:
+                    return
+            self.lines_emitted += 1
+            yield Frame(line_no, produced, text)
+
+
+def _read_lines(path: Path) -> Iterator[str | None]:
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            line = line.strip()
+            yield line if line else None
+
+
+# ------------------------------------------------------------ the simulator
+
+
+class _Market:
+    """The simulator's own model of one market: the YES book, plus the
+    latent fair price the quotes drift around. The NO book is its mirror."""
+
+    __slots__ = ("market_id", "yes_id", "no_id", "tick", "fair", "bids", "asks", "bid_sizes", "ask_sizes")
+
+    def __init__(self, market_id: str, yes_id: str, no_id: str | None, tick: int, fair: float) -> None:
+        self.market_id = market_id
+        self.yes_id = yes_id
+        self.no_id = no_id
+        self.tick = tick
+        self.fair = fair
+        self.bids: list[int] = []  # ascending: the best bid is last
+        self.asks: list[int] = []  # ascending: the best ask is first
+        self.bid_sizes: dict[int, str] = {}
+        self.ask_sizes: dict[int, str] = {}
+
+    def best_bid(self) -> int:
+        return self.bids[-1] if self.bids else EMPTY_BID_TICKS
+
+    def best_ask(self) -> int:
+        return self.asks[0] if self.asks else EMPTY_ASK_TICKS
+
+    def set_level(self, is_bid: bool, price: int, size: str) -> None:
+        prices, sizes = (self.bids, self.bid_sizes) if is_bid else (self.asks, self.ask_sizes)
+        if price not in sizes:
+            bisect.insort(prices, price)
+        sizes[price] = size
+
+    def remove_level(self, is_bid: bool, price: int) -> None:
+        prices, sizes = (self.bids, self.bid_sizes) if is_bid else (self.asks, self.ask_sizes)
+        if price in sizes:
+            del sizes[price]
+            prices.remove(price)
+
+
+_MIN_LEVELS, _MAX_LEVELS = 3, 80
+_TIMESTAMP_BASE_MS = 1_760_000_000_000
+
+
+class _MarketSimulator:
+    """Deterministic generator of wire lines (see ``SourceConfig``).
+
+    Event mix per update: about 1 % fresh ``book`` snapshots, 1 % trades,
+    a rare tick size change, and otherwise a ``price_change`` that resizes
+    a level near the top (most), adds a level, or removes one.
+    """
+
+    def __init__(self, config: SourceConfig) -> None:
+        if config.assets < 1:
+            raise ValueError("assets must be at least 1")
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.markets = [self._new_market(index) for index in range((config.assets + 1) // 2)]
+        if config.assets % 2:  # an odd count: the last market lists one token
+            self.markets[-1].no_id = None
+        count = len(self.markets)
+        if config.popularity == "zipf":
+            self._cumulative = list(itertools.accumulate(1.0 / (k + 1) for k in range(count)))
+        else:
+            self._cumulative = None
+        self.timestamp_ms = _TIMESTAMP_BASE_MS
+
+    # ---------------------------------------------------------- markets
+
+    def _new_market(self, index: int) -> _Market:
+        rng = self.rng
+        tick = 10 if rng.random() < 0.6 else 1  # 0.01 or 0.001
+        fair = rng.uniform(0.05, 0.95) * TICKS_PER_UNIT
+        market = _Market(
+            "0x" + f"{rng.getrandbits(256):064x}",
+            str(rng.getrandbits(250)),
+            str(rng.getrandbits(250)),
+            tick,
+            fair,
+        )
+        self._fill(market)
+        return market
+
+    def _fill(self, market: _Market) -> None:
+        """Give a market a fresh book of 5 to 40 levels a side."""
+        rng, tick = self.rng, market.tick
+        market.bids, market.asks, market.bid_sizes, market.ask_sizes = [], [], {}, {}
+        center = round(market.fair / tick) * tick
+        half_spread = tick * rng.randint(1, 3)
+        for is_bid in (True, False):
+            for _ in range(rng.randint(5, 40)):
+                offset = half_spread + tick * int(rng.expovariate(0.15))
+                price = center - offset if is_bid else center + offset
+                if 0 < price <= MAX_TICKS:
+                    market.set_level(is_bid, price, self._size())
+
+    def _size(self) -> str:
+        return f"{self.rng.lognormvariate(5.0, 1.4):.2f}"
+
+    def _pick_market(self) -> _Market:
+        rng = self.rng
+        if self._cumulative is None:
+            return self.markets[rng.randrange(len(self.markets))]
+        point = rng.random() * self._cumulative[-1]
+        return self.markets[bisect.bisect_left(self._cumulative, point)]
+
+    def _hash(self) -> str:
+        return f"{self.rng.getrandbits(160):040x}"
+
+    # ---------------------------------------------------------- wire text
+
+    def _book_json(self, market: _Market, yes: bool) -> str:
+        if yes:
+            asset, bids, asks = market.yes_id, market.bids, market.asks
+            bid_sizes, ask_sizes = market.bid_sizes, market.ask_sizes
+            bid_prices = bids  # live feed order: bids ascending, asks descending
+            ask_prices = asks[::-1]
+        else:  # the mirror: NO bids are YES asks at 1 - p, and vice versa
+            asset = market.no_id
+            bid_sizes = {TICKS_PER_UNIT - p: s for p, s in market.ask_sizes.items()}
+            ask_sizes = {TICKS_PER_UNIT - p: s for p, s in market.bid_sizes.items()}
+            bid_prices = [TICKS_PER_UNIT - p for p in reversed(market.asks)]
+            ask_prices = [TICKS_PER_UNIT - p for p in market.bids]
+        bids_text = ",".join(
+            f'{{"price":"{ticks_to_price(p)}","size":"{bid_sizes[p]}"}}' for p in bid_prices
+        )
+        asks_text = ",".join(
+            f'{{"price":"{ticks_to_price(p)}","size":"{ask_sizes[p]}"}}' for p in ask_prices
+        )
+        return (
+            f'{{"event_type":"book","asset_id":"{asset}","market":"{market.market_id}",'
+            f'"bids":[{bids_text}],"asks":[{asks_text}],'
+            f'"timestamp":"{self.timestamp_ms}","hash":"{self._hash()}"}}'
+        )
+
+    def _change_json(self, market: _Market, is_bid: bool, price: int, size: str) -> str:
+        best_bid, best_ask = market.best_bid(), market.best_ask()
+        entries = [
+            f'{{"asset_id":"{market.yes_id}","price":"{ticks_to_price(price)}","size":"{size}",'
+            f'"side":"{"BUY" if is_bid else "SELL"}","hash":"{self._hash()}",'
+            f'"best_bid":"{ticks_to_price(best_bid)}","best_ask":"{ticks_to_price(best_ask)}"}}'
+        ]
+        if market.no_id is not None:
+            entries.append(
+                f'{{"asset_id":"{market.no_id}","price":"{ticks_to_price(TICKS_PER_UNIT - price)}",'
+                f'"size":"{size}","side":"{"SELL" if is_bid else "BUY"}","hash":"{self._hash()}",'
+                f'"best_bid":"{ticks_to_price(TICKS_PER_UNIT - best_ask)}",'
+                f'"best_ask":"{ticks_to_price(TICKS_PER_UNIT - best_bid)}"}}'
+            )
+        return (
+            f'{{"event_type":"price_change","market":"{market.market_id}",'
+            f'"price_changes":[{",".join(entries)}],"timestamp":"{self.timestamp_ms}"}}'
+        )
+
+    # ---------------------------------------------------------- events
+
+    def _books(self, market: _Market) -> list[str]:
+        texts = [self._book_json(market, True)]
+        if market.no_id is not None:
+            texts.append(self._book_json(market, False))
+        return texts
+
+    def _update(self) -> list[str]:
+        """One simulated event: a list of single-message lines."""
+        rng = self.rng
+        market = self._pick_market()
+        tick = market.tick
+        market.fair = min(max(market.fair + rng.gauss(0.0, 0.4 * tick), 3 * tick), TICKS_PER_UNIT - 3 * tick)
+        roll = rng.random()
+        if roll < 0.01:
+            self._fill(market)
+            return self._books(market)
+        if roll < 0.02 and market.bids and market.asks:
+            is_bid = rng.random() < 0.5
+            price = market.best_bid() if is_bid else market.best_ask()
+            return [
+                f'{{"event_type":"last_trade_price","asset_id":"{market.yes_id}",'
+                f'"market":"{market.market_id}","price":"{ticks_to_price(price)}",'
+                f'"side":"{"BUY" if is_bid else "SELL"}","size":"{self._size()}",'
+                f'"fee_rate_bps":"0","timestamp":"{self.timestamp_ms}"}}'
+            ]
+        if roll < 0.0205 and tick == 10:  # markets near 0 or 1 move to 0.001
+            market.tick = 1
+            return [
+                f'{{"event_type":"tick_size_change","asset_id":"{market.yes_id}",'
+                f'"market":"{market.market_id}","old_tick_size":"0.01",'
+                f'"new_tick_size":"0.001","timestamp":"{self.timestamp_ms}"}}'
+            ]
+        return [self._price_change(market)]
+
+    def _price_change(self, market: _Market) -> str:
+        rng, tick = self.rng, market.tick
+        is_bid = rng.random() < 0.5
+        prices = market.bids if is_bid else market.asks
+        op = rng.random()
+        if prices and (op < 0.12 or len(prices) > _MAX_LEVELS) and len(prices) > _MIN_LEVELS:
+            # Removal: mostly the level the fair price is moving through.
+            moving_away = (market.fair > (market.best_bid() + market.best_ask()) / 2) != is_bid
+            depth = 0 if moving_away and rng.random() < 0.6 else min(int(rng.expovariate(0.3)), len(prices) - 1)
+            price = prices[-1 - depth] if is_bid else prices[depth]
+            market.remove_level(is_bid, price)
+            return self._change_json(market, is_bid, price, "0")
+        if prices and op < 0.85:  # resize a level near the top
+            depth = min(int(rng.expovariate(0.5)), len(prices) - 1)
+            price = prices[-1 - depth] if is_bid else prices[depth]
+        else:  # a new level around the fair price, never crossing the book
+            offset = tick * (1 + int(rng.expovariate(0.25)))
+            anchor = round(market.fair / tick) * tick
+            if is_bid:
+                price = min(anchor - offset, market.best_ask() - tick)
+            else:
+                price = max(anchor + offset, market.best_bid() + tick)
+            price = min(max(price, tick), (MAX_TICKS // tick) * tick)
+            if (is_bid and price >= market.best_ask()) or (not is_bid and price <= market.best_bid()):
+                price = prices[-1] if (is_bid and prices) else (prices[0] if prices else None)
+                if price is None:
+                    return self._change_json_remove_free(market)
+        size = self._size()
+        market.set_level(is_bid, price, size)
+        return self._change_json(market, is_bid, price, size)
+
+    def _change_json_remove_free(self, market: _Market) -> str:
+        # Both sides are boxed in (a one-tick spread at the edge): resize
+        # the best bid instead, which always exists in that case.
+        price = market.bids[-1]
+        size = self._size()
+        market.set_level(True, price, size)
+        return self._change_json(market, True, price, size)
+
+    # ---------------------------------------------------------- the stream
+
+    def lines(self) -> Iterator[str]:
+        """Initial snapshots in arrays, then updates, until ``messages``."""
+        remaining = self.config.messages
+        batch = max(1, self.config.snapshot_batch)
+        snapshots = [text for market in self.markets for text in self._books(market)]
+        for start in range(0, len(snapshots), batch):
+            chunk = snapshots[start : start + batch]
+            if remaining is not None:
+                chunk = chunk[:remaining]
+                remaining -= len(chunk)
+            if not chunk:
+                return
+            yield "[" + ",".join(chunk) + "]"
+            self.timestamp_ms += 1
+        while remaining is None or remaining > 0:
+            self.timestamp_ms += 1 + int(self.rng.expovariate(0.5))
+            for text in self._update():
+                if remaining is not None:
+                    if remaining == 0:
+                        return
+                    remaining -= 1
+                yield text
