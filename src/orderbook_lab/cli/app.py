@@ -1,0 +1,273 @@
+"""Commands: run, replay, source, lessons, experiment."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+
+from ..core.source import MessageSource
+from ..engines import PHASES, RunConfig, RunStats, create_engine, phase_config, run_engine
+from ..experiments import EXPERIMENTS, lesson_files, run_experiment
+from . import options as opt
+from .progress import DelayedProgress
+from .render import experiment_tables, rejections_table, results_table
+
+app = typer.Typer(
+    name="orderbook-lab",
+    help="Stream prediction-market order books through eight concurrency engines and measure what each costs.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(2)
+
+
+def _config(phase, engine, **fields) -> RunConfig:
+    if phase is not None and engine is not None:
+        raise typer.BadParameter("give --phase or --engine, not both", param_hint="'--phase' / '--engine'")
+    base = RunConfig(**fields)
+    if engine is not None:
+        return replace(base, engine=engine.value)
+    try:
+        return phase_config(phase or 1, base)
+    except KeyError as error:
+        raise typer.BadParameter(error.args[0], param_hint="'--phase'") from None
+
+
+def _write_json(path: Optional[Path], document: object) -> None:
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document, indent=2) + "\n")
+    except OSError as error:
+        raise _fail(f"cannot write {path}: {error.strerror}") from None
+    err.print(f"wrote {path}", highlight=False)
+
+
+def _execute(config: RunConfig, source: MessageSource, label: str) -> tuple[RunStats, dict]:
+    with DelayedProgress(err, label, source.total_messages) as progress:
+        engine = create_engine(config, on_progress=progress)
+        stats = run_engine(engine, source)
+        return stats, engine.books()
+
+
+def _report(config: RunConfig, stats: RunStats, books: dict, json_out, books_out, title: str) -> None:
+    out.print(results_table([(config, stats)], title))
+    if stats.invalid:
+        out.print(rejections_table(stats.rejections, stats.invalid))
+    _write_json(json_out, stats.as_result(config))
+    _write_json(books_out, books)
+
+
+def _describe(config: RunConfig) -> str:
+    parts = [f"{config.messages:,} msgs" if config.messages else f"{config.duration_s}s",
+             f"{config.assets} assets", f"seed {config.seed}"]
+    if config.rate:
+        parts.append(f"rate {config.rate:g}/s")
+    if config.work_ms:
+        parts.append(f"work {config.work_ms:g} ms")
+    if config.io_ms:
+        parts.append(f"io {config.io_ms:g} ms")
+    if config.query_rate:
+        parts.append(f"queries {config.query_rate:g}/s")
+    return ", ".join(parts)
+
+
+@app.command()
+def run(
+    phase: opt.Phase = None,
+    engine: opt.Engine = None,
+    messages: opt.Messages = None,
+    duration: opt.Duration = None,
+    rate: opt.Rate = 0.0,
+    assets: opt.Assets = 10,
+    seed: opt.Seed = 1,
+    popularity: opt.Popularity = opt.PopularityName.uniform,
+    work_ms: opt.WorkMs = 0.0,
+    io_ms: opt.IoMs = 0.0,
+    query_rate: opt.QueryRate = 0.0,
+    processes: opt.Processes = None,
+    codec: opt.Codec = opt.CodecName.pickle,
+    json_out: opt.JsonOut = None,
+    books_out: opt.BooksOut = None,
+) -> None:
+    """Run one phase (or engine) on a simulated stream and print its result table.
+
+    Example: [bold]orderbook-lab run --phase 1 --messages 20000 --work-ms 5[/bold]
+    """
+    config = _config(
+        phase, engine,
+        messages=messages if messages is not None or duration is not None else 10_000,
+        duration_s=duration, rate=rate, assets=assets, seed=seed, popularity=popularity.value,
+        work_ms=work_ms, io_ms=io_ms, query_rate=query_rate, processes=processes, codec=codec.value,
+    )
+    stats, books = _execute(config, config.synthetic_source(), config.engine)
+    _report(config, stats, books, json_out, books_out, f"{config.engine}: {_describe(config)}")
+
+
+@app.command()
+def compare(
+    phases: Annotated[str, typer.Option("--phases", help="Comma-separated phases to run on the same stream, e.g. 1,2,3.")] = "1,2",
+    messages: opt.Messages = None,
+    duration: opt.Duration = None,
+    rate: opt.Rate = 0.0,
+    assets: opt.Assets = 10,
+    seed: opt.Seed = 1,
+    popularity: opt.Popularity = opt.PopularityName.uniform,
+    work_ms: opt.WorkMs = 0.0,
+    io_ms: opt.IoMs = 0.0,
+    query_rate: opt.QueryRate = 0.0,
+    processes: opt.Processes = None,
+    codec: opt.Codec = opt.CodecName.pickle,
+    json_out: opt.JsonOut = None,
+) -> None:
+    """Run several phases on the same seeded stream and compare them in one table.
+
+    Example: [bold]orderbook-lab compare --phases 1,2 --io-ms 2 --assets 10[/bold]
+    """
+    try:
+        numbers = [int(part) for part in phases.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected phase numbers like 1,2,3, got {phases!r}", param_hint="'--phases'") from None
+    if not numbers:
+        raise typer.BadParameter("name at least one phase", param_hint="'--phases'")
+    base = RunConfig(
+        messages=messages if messages is not None or duration is not None else 10_000,
+        duration_s=duration, rate=rate, assets=assets, seed=seed, popularity=popularity.value,
+        work_ms=work_ms, io_ms=io_ms, query_rate=query_rate, processes=processes, codec=codec.value,
+    )
+    configs = []
+    for number in numbers:
+        try:
+            configs.append(phase_config(number, base))
+        except KeyError as error:
+            raise typer.BadParameter(error.args[0], param_hint="'--phases'") from None
+    runs = []
+    for config in configs:
+        stats, _books = _execute(config, config.synthetic_source(), f"phase {config.phase} ({config.engine})")
+        runs.append((config, stats))
+    out.print(results_table(runs, f"compare: {_describe(base)}"))
+    _write_json(json_out, {"runs": [stats.as_result(config) for config, stats in runs]})
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="JSONL recording: one market-channel message (or array) per line.")],
+    phase: opt.Phase = None,
+    engine: opt.Engine = None,
+    rate: opt.Rate = 0.0,
+    work_ms: opt.WorkMs = 0.0,
+    io_ms: opt.IoMs = 0.0,
+    query_rate: opt.QueryRate = 0.0,
+    processes: opt.Processes = None,
+    codec: opt.Codec = opt.CodecName.pickle,
+    json_out: opt.JsonOut = None,
+    books_out: opt.BooksOut = None,
+) -> None:
+    """Replay a recorded (or generated) JSONL file through an engine.
+
+    Bad lines are counted and listed with their line numbers; the run goes on.
+    """
+    config = _config(
+        phase, engine, messages=None, rate=rate, work_ms=work_ms, io_ms=io_ms,
+        query_rate=query_rate, processes=processes, codec=codec.value,
+    )
+    source = MessageSource.from_file(file, rate=rate)
+    stats, books = _execute(config, source, f"replay {file.name}")
+    _report(config, stats, books, json_out, books_out, f"{config.engine}: replay of {file}")
+
+
+@app.command()
+def source(
+    out_file: Annotated[Path, typer.Option("--out", "-o", dir_okay=False, help="JSONL file to write.")],
+    messages: Annotated[int, typer.Option("--messages", "-n", min=1, help="Messages to generate.")] = 10_000,
+    assets: opt.Assets = 10,
+    seed: opt.Seed = 1,
+    popularity: opt.Popularity = opt.PopularityName.uniform,
+) -> None:
+    """Write the simulated stream to a JSONL file (the same stream `run` uses)."""
+    config = RunConfig(messages=messages, assets=assets, seed=seed, popularity=popularity.value)
+    lines = config.synthetic_source().wire_lines()
+    try:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        with out_file.open("w", encoding="utf-8") as handle:
+            count = 0
+            for count, line in enumerate(lines, 1):  # noqa: B007
+                handle.write(line)
+                handle.write("\n")
+    except OSError as error:
+        raise _fail(f"cannot write {out_file}: {error.strerror}") from None
+    out.print(f"wrote {messages:,} messages in {count:,} lines to {out_file} (seed {seed}, {assets} assets)",
+              highlight=False)
+
+
+@app.command()
+def lessons(
+    number: Annotated[Optional[int], typer.Argument(min=1, help="Lesson to show; omit to list them.")] = None,
+) -> None:
+    """List the lessons, or show lesson N."""
+    files = lesson_files()
+    if not files:
+        raise _fail("no lessons found: lessons/ lives in the repository; run from a clone of it")
+    if number is None:
+        from rich.table import Table
+
+        table = Table(title="Lessons", title_justify="left", header_style="bold")
+        table.add_column("N", justify="right")
+        table.add_column("lesson")
+        table.add_column("experiments")
+        for n, path in sorted(files.items()):
+            title = path.read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
+            ids = ", ".join(e for e in EXPERIMENTS if e.split(".")[0] == str(n))
+            table.add_row(str(n), title, ids)
+        out.print(table)
+        out.print("Show one with [bold]orderbook-lab lessons N[/bold]; run an experiment with "
+                  "[bold]orderbook-lab experiment ID[/bold].")
+        return
+    if number not in files:
+        raise _fail(f"no lesson {number}; lessons available: {', '.join(map(str, sorted(files)))}")
+    out.print(Markdown(files[number].read_text(encoding="utf-8")))
+
+
+@app.command()
+def experiment(
+    experiment_id: Annotated[str, typer.Argument(metavar="ID", help="Experiment id, e.g. 1.2 (phase 1, experiment 2).")],
+    quick: Annotated[bool, typer.Option("--quick", help="Small, fast version (what CI runs).")] = False,
+    json_out: opt.JsonOut = None,
+) -> None:
+    """Run one experiment of a lesson and print its table."""
+    if experiment_id not in EXPERIMENTS:
+        raise typer.BadParameter(
+            f"no experiment {experiment_id!r}; available: {', '.join(EXPERIMENTS)}", param_hint="'ID'"
+        )
+    spec = EXPERIMENTS[experiment_id]
+    err.print(f"[bold]{spec.id}[/bold] {spec.title}{' (quick)' if quick else ''}", highlight=False)
+    report = run_experiment(spec, quick=quick, progress=lambda text: err.print(f"  {text}", highlight=False))
+    for table in experiment_tables(report):
+        out.print(table)
+    for finding in report.findings:
+        out.print(f"- {finding}", highlight=False)
+    _write_json(json_out, report.as_dict())
+
+
+@app.callback()
+def _root() -> None:
+    """orderbook-lab: one stream, many engines, honest numbers.
+
+    Start with [bold]orderbook-lab run --phase 1[/bold], then [bold]orderbook-lab lessons[/bold].
+    """
+
+
+__all__ = ["app", "PHASES"]

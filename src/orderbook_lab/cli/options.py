@@ -1,0 +1,93 @@
+"""Every CLI option, defined once and shared by run, compare and replay."""
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..engines import ENGINES
+
+EngineName = Enum("EngineName", {name.replace("-", "_"): name for name in ENGINES}, type=str)
+"""``--engine`` choices, generated from the engine registry."""
+
+
+class PopularityName(str, Enum):
+    uniform = "uniform"
+    zipf = "zipf"
+
+
+class CodecName(str, Enum):
+    pickle = "pickle"
+    msgspec = "msgspec"
+
+
+_STREAM = "Stream"
+_WORK = "Work"
+_OUTPUT = "Output"
+
+Phase = Annotated[
+    Optional[int],
+    typer.Option("--phase", "-p", min=1, max=8, help="Curriculum phase preset (1-8).", show_default=False),
+]
+Engine = Annotated[
+    Optional[EngineName],
+    typer.Option("--engine", "-e", help="Engine to run, instead of a phase preset.", show_default=False),
+]
+Messages = Annotated[
+    Optional[int],
+    typer.Option(
+        "--messages", "-n", min=1, rich_help_panel=_STREAM,
+        help="Messages to generate [default: 10000, or endless with --duration].", show_default=False,
+    ),
+]
+Duration = Annotated[
+    Optional[float],
+    typer.Option("--duration", min=0.001, rich_help_panel=_STREAM, help="Stop after this many seconds.",
+                 show_default=False),
+]
+Rate = Annotated[
+    float,
+    typer.Option("--rate", min=0.0, rich_help_panel=_STREAM,
+                 help="Lines per second on a drift-free schedule; 0 = as fast as possible."),
+]
+Assets = Annotated[
+    int, typer.Option("--assets", "-a", min=1, rich_help_panel=_STREAM,
+                      help="Assets (order books), in YES/NO pairs of a market."),
+]
+Seed = Annotated[int, typer.Option("--seed", rich_help_panel=_STREAM, help="Seed of the simulated stream.")]
+Popularity = Annotated[
+    PopularityName,
+    typer.Option("--popularity", rich_help_panel=_STREAM,
+                 help="How updates spread over markets: evenly, or by Zipf's law."),
+]
+WorkMs = Annotated[
+    float, typer.Option("--work-ms", min=0.0, rich_help_panel=_WORK,
+                        help="CPU-bound work per message, ms (holds the GIL)."),
+]
+IoMs = Annotated[
+    float, typer.Option("--io-ms", min=0.0, rich_help_panel=_WORK,
+                        help="Blocking wait per message, ms (sleep; awaited in async engines)."),
+]
+QueryRate = Annotated[
+    float, typer.Option("--query-rate", min=0.0, rich_help_panel=_WORK,
+                        help="Book queries per second, interleaved with processing."),
+]
+Processes = Annotated[
+    Optional[int],
+    typer.Option("--processes", min=1, rich_help_panel=_WORK,
+                 help="Worker processes (process engines) [default: CPU count].", show_default=False),
+]
+Codec = Annotated[
+    CodecName, typer.Option("--codec", rich_help_panel=_WORK, help="Serialization between processes."),
+]
+JsonOut = Annotated[
+    Optional[Path],
+    typer.Option("--json", rich_help_panel=_OUTPUT, help="Write the result as JSON here.", show_default=False,
+                 dir_okay=False),
+]
+BooksOut = Annotated[
+    Optional[Path],
+    typer.Option("--books-out", rich_help_panel=_OUTPUT, help="Write the final books as JSON here.",
+                 show_default=False, dir_okay=False),
+]

@@ -1,0 +1,108 @@
+"""Rich tables for results. The only module that formats numbers for people."""
+
+from collections.abc import Sequence
+
+from rich.table import Table
+
+from ..core.parser import Rejection
+from ..engines import RunConfig, RunStats
+
+
+def _int(n: float) -> str:
+    return f"{n:,.0f}"
+
+
+def _num(x: float) -> str:
+    if x == 0:
+        return "0"
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    if abs(x) >= 0.1:
+        return f"{x:.2f}"
+    return f"{x:.3g}"
+
+
+def _label(config: RunConfig) -> str:
+    return f"phase {config.phase}\n{config.engine}" if config.phase else config.engine
+
+
+def results_table(runs: Sequence[tuple[RunConfig, RunStats]], title: str) -> Table:
+    """One column per run; with several runs, throughput gets a ratio to
+    the first. Rows with nothing to say (no queries, no pacing) are left out."""
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("metric", style="dim")
+    for config, _ in runs:
+        table.add_column(_label(config), justify="right")
+    stats = [s for _, s in runs]
+    first = stats[0]
+
+    def row(name: str, values: list[str]) -> None:
+        table.add_row(name, *values)
+
+    row("messages processed", [_int(s.processed) for s in stats])
+    row("dropped / invalid", [f"{_int(s.dropped_total)} / {_int(s.invalid)}" for s in stats])
+    row("throughput (msg/s)", [_int(s.throughput) for s in stats])
+    if len(stats) > 1:
+        row(
+            f"  vs {first.engine}",
+            [f"{s.throughput / first.throughput:.2f}x" if first.throughput else "-" for s in stats],
+        )
+    row("latency p50 (ms)", [_num(s.latency_ms.p50) for s in stats])
+    row("latency p99 (ms)", [_num(s.latency_ms.p99) for s in stats])
+    row("latency max (ms)", [_num(s.latency_ms.max) for s in stats])
+    row("processing p50 (µs)", [_num(s.processing_us.p50) for s in stats])
+    row("processing p99 (µs)", [_num(s.processing_us.p99) for s in stats])
+    if any(s.queries for s in stats):
+        row("queries answered", [_int(s.queries) for s in stats])
+        row("query p50 (µs)", [_num(s.query_latency_us.p50) for s in stats])
+        row("query p99 (µs)", [_num(s.query_latency_us.p99) for s in stats])
+    if any(s.queue_high_water for s in stats):
+        row("queue high water", [_int(s.queue_high_water) for s in stats])
+    if any(s.schedule_lag_ms.max for s in stats):
+        row("schedule lag p99 (ms)", [_num(s.schedule_lag_ms.p99) for s in stats])
+        row("schedule lag max (ms)", [_num(s.schedule_lag_ms.max) for s in stats])
+    if any(s.router.best_mismatches for s in stats):
+        row("best bid/ask mismatches", [_int(s.router.best_mismatches) for s in stats])
+    row("books", [_int(s.books) for s in stats])
+    row("books digest", [s.digest[:12] for s in stats])
+    if len(stats) > 1:
+        row(f"  same books as {first.engine}", ["yes" if s.digest == first.digest else "[red]NO[/red]" for s in stats])
+    row("startup / run (s)", [f"{s.startup_s:.3f} / {s.run_s:.3f}" for s in stats])
+    row("counted in full", ["yes" if s.conserved else "[red]NO[/red]" for s in stats])
+    return table
+
+
+def rejections_table(rejections: Sequence[Rejection], invalid: int) -> Table:
+    """Every kept rejection with its line number and reason."""
+    shown = len(rejections)
+    more = f" (first {shown} shown)" if invalid > shown else ""
+    table = Table(title=f"{invalid} invalid message(s){more}", title_justify="left", header_style="bold")
+    table.add_column("line", justify="right")
+    table.add_column("reason")
+    for rejection in rejections:
+        where = str(rejection.line) if rejection.element is None else f"{rejection.line}[{rejection.element}]"
+        table.add_row(where, rejection.reason)
+    return table
+
+
+def experiment_tables(report) -> list[Table]:
+    """An experiment's tables as rich tables (numbers as measured)."""
+    tables = []
+    for source in report.tables:
+        table = Table(title=f"{report.id} {source.title}", title_justify="left", header_style="bold")
+        for column in source.columns:
+            table.add_column(column, justify="right")
+        for row in source.rows:
+            table.add_row(*[_cell(value) for value in row])
+        tables.append(table)
+    return tables
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}".rstrip("0").rstrip(".") if value < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)

@@ -1,0 +1,59 @@
+"""Engines: one module per ``--engine``, all behind ``base.Engine``.
+
+``PHASES`` maps each curriculum phase to its preset: the engine and the
+options that phase is about. Only the CLI and the experiments import this
+package; the core never does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from ..core.clock import SYSTEM_CLOCK, Clock
+from .base import Engine, ProgressCallback, RunConfig, RunStats, run_engine
+from .sync import SyncEngine
+
+__all__ = [
+    "ENGINES",
+    "PHASES",
+    "Engine",
+    "RunConfig",
+    "RunStats",
+    "create_engine",
+    "phase_config",
+    "run_engine",
+]
+
+EngineFactory = Callable[..., Engine]
+
+ENGINES: dict[str, EngineFactory] = {
+    "sync": SyncEngine,
+}
+"""Engine name (``--engine``) to its class."""
+
+PHASES: dict[int, dict[str, object]] = {
+    1: {"engine": "sync"},
+}
+"""Phase number (``--phase``) to the options it presets."""
+
+
+def phase_config(phase: int, base: RunConfig | None = None) -> RunConfig:
+    """``base`` with the engine and options of ``phase`` applied."""
+    if phase not in PHASES:
+        raise KeyError(f"phase {phase} is not built yet; available: {sorted(PHASES)}")
+    return replace(base or RunConfig(), phase=phase, **PHASES[phase])
+
+
+def create_engine(
+    config: RunConfig,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    on_progress: ProgressCallback | None = None,
+) -> Engine:
+    """The engine ``config.engine`` names, configured but not started."""
+    try:
+        factory = ENGINES[config.engine]
+    except KeyError:
+        raise KeyError(f"unknown engine {config.engine!r}; available: {sorted(ENGINES)}") from None
+    return factory(config, clock=clock, on_progress=on_progress)

@@ -1,0 +1,170 @@
+"""The per-message path every engine shares: parse, route, work, measure.
+
+Engines differ in *where* these steps run (one thread, an event loop, a
+worker process) and in how messages travel between them, never in what the
+steps do. Keeping them here is what lets every engine reach the same books:
+
+    started = clock.now_ns()
+    for message in pipeline.accept(frame):      # parse; count generated/invalid
+        pipeline.apply(message)                 # book update + CPU work
+        ...engine-specific waiting (sleep, await)...
+        started = pipeline.record(frame.produced_ns, started)
+"""
+
+from __future__ import annotations
+
+import random
+
+from ..core.clock import Clock
+from ..core.messages import Message, OtherMessage
+from ..core.metrics import LatencyHistogram
+from ..core.parser import Rejection, parse_line
+from ..core.router import MessageRouter, books_digest
+from ..core.source import Frame, MessageSource
+from ._work import CpuWork
+from .base import RunConfig, RunStats
+
+__all__ = ["Pipeline", "QuerySchedule", "MAX_KEPT_REJECTIONS"]
+
+MAX_KEPT_REJECTIONS = 1000
+"""Rejections kept with their reasons; beyond that they are only counted."""
+
+
+class Pipeline:
+    """Counters, histograms and the router for one stream of messages."""
+
+    def __init__(self, config: RunConfig, clock: Clock, router: MessageRouter | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.router = router if router is not None else MessageRouter()
+        self.work = CpuWork(config.work_ms)
+        self.generated = 0
+        self.processed = 0
+        self.invalid = 0
+        self.other = 0
+        self.dropped: dict[str, int] = {}
+        self.rejections: list[Rejection] = []
+        self.latency = LatencyHistogram()
+        self.processing = LatencyHistogram()
+        self.query_latency = LatencyHistogram()
+        self.queries = 0
+        self.queue_high_water = 0
+        self.first_produced_ns: int | None = None
+        self.last_applied_ns: int | None = None
+
+    # ------------------------------------------------------------ messages
+
+    def accept(self, frame: Frame) -> list[Message]:
+        """Parse one frame; count every message in it and set aside the
+        rejected ones. O(size of the line)."""
+        if self.first_produced_ns is None:
+            self.first_produced_ns = frame.produced_ns
+        items = parse_line(frame.text, frame.line_no)
+        self.generated += len(items)
+        messages = []
+        for item in items:
+            if type(item) is Rejection:
+                self.invalid += 1
+                if len(self.rejections) < MAX_KEPT_REJECTIONS:
+                    self.rejections.append(item)
+            else:
+                messages.append(item)
+        return messages
+
+    def apply(self, message: Message) -> None:
+        """Update the books, then do the configured CPU work."""
+        self.router.apply(message)
+        if type(message) is OtherMessage:
+            self.other += 1
+        self.work()
+
+    def record(self, produced_ns: int, started_ns: int) -> int:
+        """Count one processed message and measure it; returns now (ns)."""
+        now = self.clock.now_ns()
+        self.processed += 1
+        self.latency.record(now - produced_ns)
+        self.processing.record(now - started_ns)
+        self.last_applied_ns = now
+        return now
+
+    def drop(self, reason: str, count: int = 1) -> None:
+        """Count messages discarded on purpose (by a backpressure policy)."""
+        self.dropped[reason] = self.dropped.get(reason, 0) + count
+
+    # ------------------------------------------------------------ results
+
+    def run_s(self) -> float:
+        """From the first message produced to the last one applied."""
+        if self.first_produced_ns is None or self.last_applied_ns is None:
+            return 0.0
+        return max(self.last_applied_ns - self.first_produced_ns, 0) / 1e9
+
+    def stats(
+        self,
+        engine: str,
+        source: MessageSource | None,
+        *,
+        startup_s: float,
+        shutdown_s: float,
+        extra: dict | None = None,
+    ) -> RunStats:
+        books = self.router.export()
+        lag = source.schedule_lag if source is not None else LatencyHistogram()
+        return RunStats(
+            engine=engine,
+            generated=self.generated,
+            processed=self.processed,
+            invalid=self.invalid,
+            dropped=dict(self.dropped),
+            other=self.other,
+            rejections=tuple(self.rejections),
+            latency_ms=self.latency.summary(1e6),
+            processing_us=self.processing.summary(1e3),
+            queries=self.queries,
+            query_latency_us=self.query_latency.summary(1e3),
+            queue_high_water=self.queue_high_water,
+            schedule_lag_ms=lag.summary(1e6),
+            books=len(books),
+            digest=books_digest(books),
+            run_s=self.run_s(),
+            startup_s=startup_s,
+            shutdown_s=shutdown_s,
+            router=self.router.stats(),
+            extra=dict(extra or {}),
+        )
+
+
+class QuerySchedule:
+    """Read queries at a steady rate: query i is due at ``start + i / rate``.
+
+    A query's latency runs from its due time to its answer, so a query that
+    had to wait for a busy engine is charged for the wait. The asset asked
+    about is drawn from a seeded RNG among the books that exist.
+    """
+
+    def __init__(self, rate: float, seed: int, start_ns: int) -> None:
+        self.interval_ns = 1e9 / rate if rate > 0 else 0.0
+        self.start_ns = start_ns
+        self.issued = 0
+        self._rng = random.Random(seed ^ 0x5EED)
+
+    @property
+    def enabled(self) -> bool:
+        return self.interval_ns > 0
+
+    def next_due_ns(self) -> float:
+        return self.start_ns + self.issued * self.interval_ns
+
+    def take_due(self, now_ns: int) -> int | None:
+        """The due time of the next query if it is due by ``now_ns``, else None."""
+        if not self.interval_ns:
+            return None
+        due = self.next_due_ns()
+        if due > now_ns:
+            return None
+        self.issued += 1
+        return int(due)
+
+    def pick(self, assets: list[str]) -> str | None:
+        return assets[self._rng.randrange(len(assets))] if assets else None
+

@@ -1,0 +1,177 @@
+"""What every engine shares: its configuration, its statistics, its shape.
+
+An engine is one module that composes the core behind this interface::
+
+    engine = SyncEngine(config)     # configure: nothing starts yet
+    engine.start()                  # spawn / allocate; timed as startup_s
+    engine.run(source)              # consume the stream until it ends
+    engine.stop()                   # drain and release; idempotent
+    engine.stats()                  # frozen numbers: tables and --json
+
+``run_engine`` drives that lifecycle and guarantees ``stop`` runs, so an
+engine that starts processes or shared memory always gets to release them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
+
+from ..core.clock import SYSTEM_CLOCK, Clock
+from ..core.metrics import Percentiles
+from ..core.parser import Rejection
+from ..core.router import RouterStats
+from ..core.source import MessageSource, Popularity, SourceConfig
+
+__all__ = ["RunConfig", "RunStats", "Engine", "ProgressCallback", "run_engine"]
+
+ProgressCallback = Callable[[int], None]
+"""Called now and then with the number of messages handled so far."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every option of a run, engine-specific ones included. Engines read
+    the fields they understand; the result JSON records all of them."""
+
+    engine: str = "sync"
+    phase: int | None = None
+    messages: int | None = 10_000
+    duration_s: float | None = None
+    rate: float = 0.0
+    assets: int = 10
+    seed: int = 1
+    popularity: Popularity = "uniform"
+    work_ms: float = 0.0
+    io_ms: float = 0.0
+    query_rate: float = 0.0
+    query_depth: int = 10
+    processes: int | None = None
+    codec: Literal["pickle", "msgspec"] = "pickle"
+
+    def source_config(self) -> SourceConfig:
+        return SourceConfig(
+            messages=None if self.duration_s is not None and self.messages is None else self.messages,
+            assets=self.assets,
+            seed=self.seed,
+            popularity=self.popularity,
+        )
+
+    def synthetic_source(self, clock: Clock = SYSTEM_CLOCK) -> MessageSource:
+        """The simulated stream these options describe."""
+        return MessageSource.synthetic(
+            self.source_config(), rate=self.rate, duration_s=self.duration_s, clock=clock
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """One run's numbers. Latencies: end to end in ms (source produced to
+    book updated), processing and queries in µs (see ``core.metrics``)."""
+
+    engine: str
+    generated: int
+    processed: int
+    invalid: int
+    dropped: dict[str, int]
+    other: int
+    rejections: tuple[Rejection, ...]
+    latency_ms: Percentiles
+    processing_us: Percentiles
+    queries: int
+    query_latency_us: Percentiles
+    queue_high_water: int
+    schedule_lag_ms: Percentiles
+    books: int
+    digest: str
+    run_s: float
+    startup_s: float
+    shutdown_s: float
+    router: RouterStats
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+    @property
+    def throughput(self) -> float:
+        """Processed messages per second of the run (start-up excluded)."""
+        return self.processed / self.run_s if self.run_s > 0 else 0.0
+
+    @property
+    def wall_s(self) -> float:
+        return self.startup_s + self.run_s + self.shutdown_s
+
+    @property
+    def conserved(self) -> bool:
+        """``generated == processed + dropped + invalid``: nothing lost uncounted."""
+        return self.generated == self.processed + self.dropped_total + self.invalid
+
+    def as_result(self, config: RunConfig) -> dict[str, Any]:
+        """The ``--json`` document of DESIGN.md, plus this lab's extra keys."""
+        router = asdict(self.router)
+        return {
+            "phase": config.phase,
+            "engine": self.engine,
+            "config": config.as_dict(),
+            "messages": {
+                "generated": self.generated,
+                "processed": self.processed,
+                "dropped": self.dropped_total,
+                "invalid": self.invalid,
+                "other": self.other,
+                "dropped_by_reason": dict(self.dropped),
+            },
+            "throughput_msgs_per_s": round(self.throughput, 3),
+            "latency_ms": self.latency_ms.as_dict(),
+            "processing_us": self.processing_us.as_dict(("p50", "p95", "p99")),
+            "queries": {
+                "count": self.queries,
+                "latency_us": self.query_latency_us.as_dict(("p50", "p95", "p99")),
+            },
+            "queue": {"high_water": self.queue_high_water},
+            "books": {"count": self.books, "digest": self.digest},
+            "wall_s": round(self.wall_s, 6),
+            "run_s": round(self.run_s, 6),
+            "startup_s": round(self.startup_s, 6),
+            "shutdown_s": round(self.shutdown_s, 6),
+            "schedule_lag_ms": self.schedule_lag_ms.as_dict(),
+            "book_events": router,
+            "rejections": [
+                {"line": r.line, "element": r.element, "reason": r.reason} for r in self.rejections
+            ],
+            **self.extra,
+        }
+
+
+class Engine(Protocol):
+    """The lifecycle every engine follows (see the module docstring)."""
+
+    name: str
+
+    def start(self) -> None: ...
+
+    def run(self, source: MessageSource) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def stats(self) -> RunStats: ...
+
+    def books(self) -> dict[str, dict[str, list[list]]]:
+        """Final books in the ``--books-out`` form."""
+        ...
+
+
+def run_engine(engine: Engine, source: MessageSource) -> RunStats:
+    """Start, run and stop ``engine`` on ``source``; ``stop`` always runs."""
+    try:
+        engine.start()
+        engine.run(source)
+    finally:
+        engine.stop()
+    return engine.stats()

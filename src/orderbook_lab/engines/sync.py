@@ -1,0 +1,114 @@
+"""Phase 1, the ``sync`` engine: one thread, blocking, the baseline.
+
+Everything happens in one loop: take a line from the source, parse it,
+update the book, burn the CPU work, sleep the I/O wait, answer any queries
+that fell due meanwhile. Nothing overlaps, so the ceiling is plain
+arithmetic: at most ``1 / (work + io + overhead)`` messages per second, and
+a query that falls due mid-message waits for that message to finish.
+Every other engine is measured against this one.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..core.clock import SYSTEM_CLOCK, Clock
+from ..core.source import MessageSource
+from ._pipeline import Pipeline, QuerySchedule
+from .base import ProgressCallback, RunConfig, RunStats
+
+__all__ = ["SyncEngine"]
+
+_PROGRESS_EVERY = 256  # frames between progress callbacks: a clock read each
+
+
+class SyncEngine:
+    """Single-threaded, blocking engine (phase 1)."""
+
+    name = "sync"
+
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.on_progress = on_progress
+        self._pipeline: Pipeline | None = None
+        self._source: MessageSource | None = None
+        self._startup_s = 0.0
+        self._shutdown_s = 0.0
+        self._state = "new"
+
+    def start(self) -> None:
+        """Build the router and calibrate the CPU work (startup_s)."""
+        if self._state != "new":
+            raise RuntimeError(f"engine is {self._state}; an engine starts once")
+        began = time.perf_counter()
+        self._pipeline = Pipeline(self.config, self.clock)
+        self._state = "started"
+        self._startup_s = time.perf_counter() - began
+
+    def run(self, source: MessageSource) -> None:
+        if self._state != "started":
+            raise RuntimeError(f"engine is {self._state}; call start() first")
+        pipeline = self._pipeline
+        assert pipeline is not None
+        self._source = source
+        clock, now = self.clock, self.clock.now_ns
+        io_s = self.config.io_ms / 1e3
+        queries = QuerySchedule(self.config.query_rate, self.config.seed, now())
+        query_depth = self.config.query_depth
+        router = pipeline.router
+        on_progress = self.on_progress
+        frames = 0
+        for frame in source:
+            produced = frame.produced_ns
+            started = now()  # parsing counts as processing
+            for message in pipeline.accept(frame):
+                pipeline.apply(message)
+                if io_s:
+                    time.sleep(io_s)
+                started = pipeline.record(produced, started)
+            if queries.enabled:
+                self._answer_due_queries(queries, router, query_depth, clock)
+            frames += 1
+            if on_progress is not None and frames % _PROGRESS_EVERY == 0:
+                on_progress(pipeline.generated)
+        if on_progress is not None:
+            on_progress(pipeline.generated)
+
+    def _answer_due_queries(self, queries: QuerySchedule, router, depth: int, clock: Clock) -> None:
+        pipeline = self._pipeline
+        assets = None
+        while (due := queries.take_due(clock.now_ns())) is not None:
+            if assets is None:
+                assets = router.assets()
+            asset = queries.pick(assets)
+            if asset is not None:
+                router.query(asset, depth)
+            pipeline.queries += 1
+            pipeline.query_latency.record(clock.now_ns() - due)
+
+    def stop(self) -> None:
+        """Nothing to release in one thread; idempotent like every stop."""
+        if self._state == "stopped":
+            return
+        began = time.perf_counter()
+        self._state = "stopped"
+        self._shutdown_s = time.perf_counter() - began
+
+    def stats(self) -> RunStats:
+        if self._pipeline is None:
+            raise RuntimeError("engine never started")
+        return self._pipeline.stats(
+            self.name, self._source, startup_s=self._startup_s, shutdown_s=self._shutdown_s
+        )
+
+    def books(self) -> dict[str, dict[str, list[list]]]:
+        if self._pipeline is None:
+            raise RuntimeError("engine never started")
+        return self._pipeline.router.export()

@@ -1,0 +1,132 @@
+"""Lesson 1's experiments: what the single-threaded baseline can and cannot do."""
+
+from __future__ import annotations
+
+from ..engines import RunConfig, phase_config
+from .base import Experiment, Progress, Report, Table, measure
+
+_SEED = 7
+
+
+def _config(**fields) -> RunConfig:
+    return phase_config(1, RunConfig(seed=_SEED, **fields))
+
+
+def rate_sweep(quick: bool, progress: Progress) -> Report:
+    """1.1: offered rate vs capacity at 5 ms of work per message."""
+    work_ms = 5.0
+    rates = [20, 100, 400] if quick else [10, 50, 100, 150, 190, 250, 500, 1000]
+    seconds = 0.25 if quick else 1.0
+    table = Table(
+        f"Phase 1 at {work_ms:g} ms of CPU work per message, paced",
+        ["offered (msg/s)", "achieved (msg/s)", "latency p50 (ms)", "latency p99 (ms)",
+         "latency max (ms)", "schedule lag max (ms)"],
+    )
+    capacity = 1000 / work_ms
+    worst_over = None
+    for rate in rates:
+        stats = measure(
+            _config(messages=max(5, int(rate * seconds)), assets=2, rate=rate, work_ms=work_ms), progress
+        )
+        table.add(rate, round(stats.throughput, 1), round(stats.latency_ms.p50, 2),
+                  round(stats.latency_ms.p99, 2), round(stats.latency_ms.max, 2),
+                  round(stats.schedule_lag_ms.max, 2))
+        if rate > capacity:
+            worst_over = (rate, stats)
+    report = Report("1.1", "Rate vs capacity", [table], quick=quick)
+    report.findings.append(
+        f"Capacity is 1 / {work_ms:g} ms = {capacity:.0f} msg/s; below it latency stays near the work time."
+    )
+    if worst_over is not None:
+        rate, stats = worst_over
+        report.findings.append(
+            f"At {rate} msg/s offered the engine still achieved only {stats.throughput:.0f} msg/s; "
+            f"the backlog grew for the whole run, so the last message waited {stats.latency_ms.max:.0f} ms."
+        )
+    return report
+
+
+def work_sweep(quick: bool, progress: Progress) -> Report:
+    """1.2: measured ceiling vs the theoretical 1 / work."""
+    works = [1.0, 5.0] if quick else [0.0, 1.0, 5.0, 10.0, 50.0]
+    seconds = 0.2 if quick else 1.5
+    table = Table(
+        "Phase 1 flat out: measured ceiling vs 1 / work",
+        ["work (ms)", "1 / work (msg/s)", "measured (msg/s)", "efficiency (%)", "overhead (µs/msg)"],
+    )
+    report = Report("1.2", "Work per message vs throughput", [table], quick=quick)
+    for work_ms in works:
+        messages = 20_000 if work_ms == 0 else max(10, int(seconds * 1000 / work_ms))
+        stats = measure(_config(messages=messages, assets=2, work_ms=work_ms), progress)
+        measured = stats.throughput
+        overhead_us = (1e6 / measured - work_ms * 1e3) if measured else 0.0
+        if work_ms:
+            ideal = 1000 / work_ms
+            table.add(work_ms, round(ideal, 1), round(measured, 1), round(100 * measured / ideal, 1),
+                      round(overhead_us, 1))
+        else:
+            table.add(0.0, "∞", round(measured), "-", round(overhead_us, 1))
+    heaviest = table.rows[-1]
+    report.findings.append(
+        f"With {heaviest[0]:g} ms of work the engine reached {heaviest[3]}% of 1 / work: one thread, one message "
+        "at a time, so throughput can never exceed the inverse of the time each message holds it."
+    )
+    return report
+
+
+def queries_under_load(quick: bool, progress: Progress) -> Report:
+    """1.3: what a query waits for when processing shares its thread."""
+    works = [0.0, 1.0] if quick else [0.0, 1.0, 5.0, 20.0]
+    query_rate = 200.0
+    seconds = 0.3 if quick else 2.0
+    table = Table(
+        f"Phase 1 flat out with {query_rate:g} queries/s",
+        ["work (ms)", "msg/s", "queries", "query p50 (µs)", "query p99 (µs)", "query max (µs)"],
+    )
+    report = Report("1.3", "Queries during processing", [table], quick=quick)
+    for work_ms in works:
+        messages = 30_000 if work_ms == 0 else max(20, int(seconds * 1000 / work_ms))
+        if quick and work_ms == 0:
+            messages = 5_000
+        stats = measure(_config(messages=messages, assets=10, work_ms=work_ms, query_rate=query_rate), progress)
+        q = stats.query_latency_us
+        table.add(work_ms, round(stats.throughput), stats.queries, round(q.p50, 1), round(q.p99, 1),
+                  round(q.max, 1))
+    last = table.rows[-1]
+    report.findings.append(
+        f"With {last[0]:g} ms of work, query p99 is {last[4] / 1000:.2f} ms: a query that falls due mid-message "
+        "waits for that message to finish, because the one thread cannot answer it sooner."
+    )
+    return report
+
+
+def asset_sweep(quick: bool, progress: Progress) -> Report:
+    """1.4: does the per-message cost depend on how many books there are?"""
+    counts = [10, 100] if quick else [10, 100, 1000, 10_000]
+    messages = 5_000 if quick else 100_000
+    table = Table(
+        f"Phase 1 flat out, {messages:,} messages, no work",
+        ["assets", "snapshot messages", "msg/s", "processing p50 (µs)", "processing p99 (µs)"],
+    )
+    report = Report("1.4", "Number of books vs cost per message", [table], quick=quick)
+    for assets in counts:
+        stats = measure(_config(messages=messages, assets=assets), progress)
+        table.add(assets, stats.router.snapshots, round(stats.throughput), round(stats.processing_us.p50, 2),
+                  round(stats.processing_us.p99, 2))
+    first, last = table.rows[0], table.rows[-1]
+    report.findings.append(
+        f"Median processing went from {first[3]} µs ({first[0]} assets) to {last[3]} µs ({last[0]} assets): "
+        "finding a book is one dict lookup whatever the count; what grows is the share of heavy snapshot "
+        "messages in the stream and the memory the books spread over."
+    )
+    return report
+
+
+EXPERIMENTS = (
+    Experiment("1.1", "Rate vs capacity", "What happens past 1 / work-time?", rate_sweep),
+    Experiment("1.2", "Work per message vs throughput", "Is throughput capped at 1 / work?", work_sweep),
+    Experiment("1.3", "Queries during processing", "What does a query cost while processing?",
+               queries_under_load),
+    Experiment("1.4", "Number of books vs cost per message", "Does more books mean slower messages?",
+               asset_sweep),
+)
