@@ -20,8 +20,8 @@ Accepted spellings (real recordings differ from the documentation):
 >>> [type(m).__name__ for m in parse_line('{"event_type": "book", "asset_id": "a", '
 ...     '"bids": [{"price": ".48", "size": "30"}], "asks": []}')]
 ['BookMessage']
->>> parse_line('{"event_type": "book"', 7)[0].reason
-'not JSON: Expecting \\',\\' delimiter'
+>>> print(parse_line('{"event_type": "book"', 7)[0].describe())
+line 7: not JSON: Expecting ',' delimiter
 """
 
 from __future__ import annotations
