@@ -38,7 +38,7 @@ Messages = Annotated[
     Optional[int],
     typer.Option(
         "--messages", "-n", min=1, rich_help_panel=_STREAM,
-        help="Messages to generate [default: 10000, or endless with --duration].", show_default=False,
+        help="Messages to generate \\[default: 10000, or endless with --duration].", show_default=False,
     ),
 ]
 Duration = Annotated[
@@ -76,7 +76,7 @@ QueryRate = Annotated[
 Processes = Annotated[
     Optional[int],
     typer.Option("--processes", min=1, rich_help_panel=_WORK,
-                 help="Worker processes (process engines) [default: CPU count].", show_default=False),
+                 help="Worker processes (process engines) \\[default: CPU count].", show_default=False),
 ]
 Codec = Annotated[
     CodecName, typer.Option("--codec", rich_help_panel=_WORK, help="Serialization between processes."),
