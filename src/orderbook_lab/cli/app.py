@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markdown import Markdown
 
 from ..core.source import MessageSource
-from ..engines import PHASES, RunConfig, RunStats, create_engine, phase_config, run_engine
+from ..engines import PHASES, EngineError, RunConfig, RunStats, create_engine, phase_config, run_engine
 from ..experiments import EXPERIMENTS, lesson_files, run_experiment
 from . import options as opt
 from .progress import DelayedProgress
@@ -55,10 +55,20 @@ def _write_json(path: Optional[Path], document: object) -> None:
     err.print(f"wrote {path}", highlight=False)
 
 
+def _started(engine) -> None:
+    pids = getattr(engine, "worker_pids", None)
+    if pids:  # a readiness line: which processes this run owns
+        err.print(f"{engine.name}: {len(pids)} workers ready (pids {', '.join(map(str, pids))})", highlight=False)
+
+
 def _execute(config: RunConfig, source: MessageSource, label: str) -> tuple[RunStats, dict]:
     with DelayedProgress(err, label, source.total_messages) as progress:
-        engine = create_engine(config, on_progress=progress)
-        stats = run_engine(engine, source)
+        try:
+            engine = create_engine(config, on_progress=progress)
+            stats = run_engine(engine, source, on_started=_started)
+        except EngineError as error:
+            err.print(f"error: {error}", highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(1) from None
         return stats, engine.books()
 
 
@@ -85,6 +95,9 @@ def run(
     query_rate: opt.QueryRate = 0.0,
     processes: opt.Processes = None,
     codec: opt.Codec = opt.CodecName.pickle,
+    ipc_batch: opt.IpcBatch = 64,
+    query_timeout_ms: opt.QueryTimeoutMs = 1000.0,
+    routing: opt.Routing = opt.RoutingName.directory,
     json_out: opt.JsonOut = None,
     books_out: opt.BooksOut = None,
 ) -> None:
@@ -97,6 +110,7 @@ def run(
         messages=messages if messages is not None or duration is not None else 10_000,
         duration_s=duration, rate=rate, assets=assets, seed=seed, popularity=popularity.value,
         work_ms=work_ms, io_ms=io_ms, query_rate=query_rate, processes=processes, codec=codec.value,
+        ipc_batch=ipc_batch, query_timeout_ms=query_timeout_ms, routing=routing.value,
     )
     stats, books = _execute(config, config.synthetic_source(), config.engine)
     _report(config, stats, books, json_out, books_out, f"{config.engine}: {config.describe()}")
@@ -116,6 +130,9 @@ def compare(
     query_rate: opt.QueryRate = 0.0,
     processes: opt.Processes = None,
     codec: opt.Codec = opt.CodecName.pickle,
+    ipc_batch: opt.IpcBatch = 64,
+    query_timeout_ms: opt.QueryTimeoutMs = 1000.0,
+    routing: opt.Routing = opt.RoutingName.directory,
     json_out: opt.JsonOut = None,
 ) -> None:
     """Run several phases on the same seeded stream and compare them in one table.
@@ -132,6 +149,7 @@ def compare(
         messages=messages if messages is not None or duration is not None else 10_000,
         duration_s=duration, rate=rate, assets=assets, seed=seed, popularity=popularity.value,
         work_ms=work_ms, io_ms=io_ms, query_rate=query_rate, processes=processes, codec=codec.value,
+        ipc_batch=ipc_batch, query_timeout_ms=query_timeout_ms, routing=routing.value,
     )
     configs = []
     for number in numbers:
@@ -159,6 +177,9 @@ def replay(
     query_rate: opt.QueryRate = 0.0,
     processes: opt.Processes = None,
     codec: opt.Codec = opt.CodecName.pickle,
+    ipc_batch: opt.IpcBatch = 64,
+    query_timeout_ms: opt.QueryTimeoutMs = 1000.0,
+    routing: opt.Routing = opt.RoutingName.directory,
     json_out: opt.JsonOut = None,
     books_out: opt.BooksOut = None,
 ) -> None:
@@ -169,6 +190,7 @@ def replay(
     config = _config(
         phase, engine, messages=None, rate=rate, work_ms=work_ms, io_ms=io_ms,
         query_rate=query_rate, processes=processes, codec=codec.value,
+        ipc_batch=ipc_batch, query_timeout_ms=query_timeout_ms, routing=routing.value,
     )
     source = MessageSource.from_file(file, rate=rate)
     stats, books = _execute(config, source, f"replay {file.name}")

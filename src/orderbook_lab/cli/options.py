@@ -22,6 +22,11 @@ class CodecName(str, Enum):
     msgspec = "msgspec"
 
 
+class RoutingName(str, Enum):
+    directory = "directory"
+    hash = "hash"
+
+
 _STREAM = "Stream"
 _WORK = "Work"
 _OUTPUT = "Output"
@@ -80,6 +85,18 @@ Processes = Annotated[
 ]
 Codec = Annotated[
     CodecName, typer.Option("--codec", rich_help_panel=_WORK, help="Serialization between processes."),
+]
+IpcBatch = Annotated[
+    int, typer.Option("--ipc-batch", min=1, rich_help_panel=_WORK,
+                      help="Messages per frame sent to a worker (process and thread engines)."),
+]
+QueryTimeoutMs = Annotated[
+    float, typer.Option("--query-timeout-ms", min=0.001, rich_help_panel=_WORK,
+                        help="How long a query to a worker may take before it counts as timed out, ms."),
+]
+Routing = Annotated[
+    RoutingName, typer.Option("--routing", rich_help_panel=_WORK,
+                              help="Asset placement on workers: a first-seen table, or a stable hash."),
 ]
 JsonOut = Annotated[
     Optional[Path],

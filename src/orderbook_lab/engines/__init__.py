@@ -11,13 +11,16 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..core.clock import SYSTEM_CLOCK, Clock
-from .base import Engine, ProgressCallback, RunConfig, RunStats, run_engine
+from .base import Engine, EngineError, ProgressCallback, RunConfig, RunStats, run_engine
+from .multiprocessing import MultiprocessingEngine
 from .sync import SyncEngine
+from .threads import ThreadsEngine
 
 __all__ = [
     "ENGINES",
     "PHASES",
     "Engine",
+    "EngineError",
     "RunConfig",
     "RunStats",
     "create_engine",
@@ -29,11 +32,14 @@ EngineFactory = Callable[..., Engine]
 
 ENGINES: dict[str, EngineFactory] = {
     "sync": SyncEngine,
+    "multiprocessing": MultiprocessingEngine,
+    "threads": ThreadsEngine,
 }
 """Engine name (``--engine``) to its class."""
 
 PHASES: dict[int, dict[str, object]] = {
     1: {"engine": "sync"},
+    3: {"engine": "multiprocessing"},
 }
 """Phase number (``--phase``) to the options it presets."""
 

@@ -19,7 +19,7 @@ from ..core.clock import Clock
 from ..core.messages import Message, OtherMessage
 from ..core.metrics import LatencyHistogram
 from ..core.parser import Rejection, parse_line
-from ..core.router import MessageRouter, books_digest
+from ..core.router import MessageRouter, RouterStats, books_digest
 from ..core.source import Frame, MessageSource
 from ._work import CpuWork
 from .base import RunConfig, RunStats
@@ -33,11 +33,19 @@ MAX_KEPT_REJECTIONS = 1000
 class Pipeline:
     """Counters, histograms and the router for one stream of messages."""
 
-    def __init__(self, config: RunConfig, clock: Clock, router: MessageRouter | None = None) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        clock: Clock,
+        router: MessageRouter | None = None,
+        work: CpuWork | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock
         self.router = router if router is not None else MessageRouter()
-        self.work = CpuWork(config.work_ms)
+        # A worker process gets the parent's calibrated work, so every
+        # worker burns the same iterations per message as the baseline.
+        self.work = work if work is not None else CpuWork(config.work_ms)
         self.generated = 0
         self.processed = 0
         self.invalid = 0
@@ -107,8 +115,13 @@ class Pipeline:
         startup_s: float,
         shutdown_s: float,
         extra: dict | None = None,
+        books: dict[str, dict[str, list[list]]] | None = None,
+        router_stats: RouterStats | None = None,
     ) -> RunStats:
-        books = self.router.export()
+        """Freeze the counters. Engines whose books live elsewhere (worker
+        processes) pass the gathered ``books`` and summed ``router_stats``."""
+        if books is None:
+            books = self.router.export()
         lag = source.schedule_lag if source is not None else LatencyHistogram()
         return RunStats(
             engine=engine,
@@ -129,7 +142,7 @@ class Pipeline:
             run_s=self.run_s(),
             startup_s=startup_s,
             shutdown_s=shutdown_s,
-            router=self.router.stats(),
+            router=router_stats if router_stats is not None else self.router.stats(),
             extra=dict(extra or {}),
         )
 

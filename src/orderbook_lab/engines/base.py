@@ -24,7 +24,7 @@ from ..core.parser import Rejection
 from ..core.router import RouterStats
 from ..core.source import MessageSource, Popularity, SourceConfig
 
-__all__ = ["RunConfig", "RunStats", "Engine", "ProgressCallback", "run_engine"]
+__all__ = ["RunConfig", "RunStats", "Engine", "EngineError", "ProgressCallback", "run_engine"]
 
 ProgressCallback = Callable[[int], None]
 """Called now and then with the number of messages handled so far."""
@@ -49,6 +49,12 @@ class RunConfig:
     query_depth: int = 10
     processes: int | None = None
     codec: Literal["pickle", "msgspec"] = "pickle"
+    ipc_batch: int = 64
+    """Messages per IPC frame to one worker (process and thread engines)."""
+    query_timeout_ms: float = 1000.0
+    """How long a query sent to a worker may wait for its answer."""
+    routing: Literal["directory", "hash"] = "directory"
+    """How assets are placed on workers (see ``engines/_routing.py``)."""
 
     def source_config(self) -> SourceConfig:
         return SourceConfig(
@@ -166,6 +172,11 @@ class RunStats:
         }
 
 
+class EngineError(RuntimeError):
+    """A run that cannot go on (a worker died, a codec is missing...).
+    The message is one line meant for people; the CLI prints it and exits 1."""
+
+
 class Engine(Protocol):
     """The lifecycle every engine follows (see the module docstring)."""
 
@@ -184,10 +195,16 @@ class Engine(Protocol):
         ...
 
 
-def run_engine(engine: Engine, source: MessageSource) -> RunStats:
-    """Start, run and stop ``engine`` on ``source``; ``stop`` always runs."""
+def run_engine(
+    engine: Engine, source: MessageSource, *, on_started: Callable[[Engine], None] | None = None
+) -> RunStats:
+    """Start, run and stop ``engine`` on ``source``; ``stop`` always runs.
+    ``on_started`` is called between start-up and the run (the CLI says
+    which workers are up)."""
     try:
         engine.start()
+        if on_started is not None:
+            on_started(engine)
         engine.run(source)
     finally:
         engine.stop()

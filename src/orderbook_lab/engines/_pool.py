@@ -1,0 +1,499 @@
+"""The parent's side of a worker pool: route, batch, ask, wait, gather.
+
+``PoolEngine`` is the part the ``multiprocessing`` and ``threads`` engines
+share; they differ only in how a frame reaches a worker (``_transmit``),
+how workers start (``_launch``) and how they are stopped (``_halt``).
+
+The main loop parses each frame (``Pipeline.accept``: generated and
+invalid are counted here), cuts each message into per-worker parts
+(``AssetRoutes.parts``) and appends them to that worker's batch. A batch
+leaves when it holds ``--ipc-batch`` messages or its oldest message has
+waited ``_MAX_BATCH_AGE_NS`` (so a slow, paced stream is not held back
+waiting for a full batch).
+
+Every worker has a bounded queue of ``queue_frames`` frames. The bound is a
+credit count kept here: sending takes a credit, the worker's ``Reply`` to
+that frame gives it back. A full queue blocks the main loop (backpressure
+to the source: nothing is dropped, ``full_waits`` counts the waits), and
+the wait wakes on every reply and on any worker failure, so a dead worker
+ends the run with ``WorkerCrashed`` instead of a hang.
+
+Queries are request/response: a ``Query`` with a correlation id rides in
+the owner's next frame (flushed at once); the answer comes back in the
+``Reply``, is matched by id and timed in four segments:
+
+    due -> sent        send:   the main loop noticed it and got a credit
+    sent -> received   queue:  behind earlier frames, then the wire
+    received -> answered worker: the updates ahead of it in its frame
+    answered -> back   reply:  the wire back and the parent's reader
+
+An answer later than ``--query-timeout-ms`` is counted ``timed_out`` (and
+``late`` if it shows up after all); the main loop never waits for one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+from ..core.clock import SYSTEM_CLOCK, Clock
+from ..core.metrics import LatencyHistogram
+from ..core.router import RouterStats
+from ..core.source import MessageSource
+from ._pipeline import Pipeline, QuerySchedule
+from ._routing import AssetRoutes
+from ._worker import Drain, Query, Ready, Reply, Stop, WorkerReport
+from .base import EngineError, ProgressCallback, RunConfig, RunStats
+
+__all__ = ["PoolEngine", "WorkerCrashed"]
+
+_PROGRESS_EVERY = 256
+_MAX_BATCH_AGE_NS = 2_000_000
+"""A partial batch leaves once its oldest message is 2 ms old."""
+_MAX_PENDING_QUERIES = 10_000
+"""Queries in flight at once; more are shed (counted)."""
+_LIVENESS_POLL_S = 0.5
+"""Longest a wait goes without re-checking for a failed worker (every wait
+is also woken by replies and failures; this is the safety net)."""
+_STARTUP_TIMEOUT_S = 60.0
+_REPORT_TIMEOUT_S = 30.0
+
+
+class WorkerCrashed(EngineError):
+    """A worker died or failed; the run cannot reach correct books."""
+
+
+class PoolEngine:
+    """A parent that feeds ``workers`` owners of disjoint sets of books.
+
+    Subclasses set ``name`` and implement ``_launch`` (start workers; each
+    announces itself with ``Ready``), ``_transmit`` (deliver one frame) and
+    ``_halt`` (stop workers; graceful unless ``abort``).
+    """
+
+    name = "pool"
+    queue_frames = 4
+    """Bound of each worker's queue, in frames (of up to ``ipc_batch``
+    messages): enough to keep a worker busy while the parent refills it,
+    small enough that a backlog stays short."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.on_progress = on_progress
+        self.workers = config.processes or os.cpu_count() or 1
+        self.batch = max(1, config.ipc_batch)
+        self._state = "new"
+        self._completed = False
+        self._pipeline: Pipeline | None = None
+        self._routes = AssetRoutes(self.workers, config.routing)
+        self._source: MessageSource | None = None
+        self._cond = threading.Condition()
+        self._failure: EngineError | None = None
+        self._stopping = False
+        self._ready: dict[int, int] = {}
+        self._drained: set[int] = set()
+        self._drain_token = 0
+        self._reports: dict[int, WorkerReport] = {}
+        self._in_flight = [0] * self.workers
+        self._in_flight_messages = [0] * self.workers
+        self._queue_high_water = 0
+        self._full_waits = 0
+        self._frames_sent = 0
+        self._bytes_sent = 0
+        self._encode_ns = 0
+        self._reply_decode_ns = 0
+        self._pending: dict[int, tuple[int, int]] = {}
+        self._next_corr_id = 0
+        self._timed_out = 0
+        self._late = 0
+        self._shed = 0
+        self._segments = {name: LatencyHistogram() for name in ("send", "queue", "worker", "reply")}
+        self._startup_s = 0.0
+        self._shutdown_s = 0.0
+        self._sigterm_before: Any = None
+        self._stragglers = 0
+        self._stats: RunStats | None = None
+        self._books: dict[str, dict[str, list[list]]] | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Start the workers and wait until each has said ``Ready``
+        (``startup_s``: spawning is not part of the run's throughput)."""
+        if self._state != "new":
+            raise RuntimeError(f"engine is {self._state}; an engine starts once")
+        began = time.perf_counter()
+        self._state = "starting"
+        self._install_sigterm()
+        self._pipeline = Pipeline(self.config, self.clock)
+        self._launch()
+        self._wait_for(lambda: len(self._ready) == self.workers, _STARTUP_TIMEOUT_S, "workers to start")
+        self._state = "started"
+        self._startup_s = time.perf_counter() - began
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """Process ids of the workers, once they are ready (empty for threads)."""
+        return [pid for _, pid in sorted(self._ready.items()) if pid != os.getpid()]
+
+    def run(self, source: MessageSource) -> None:
+        if self._state != "started":
+            raise RuntimeError(f"engine is {self._state}; call start() first")
+        pipeline = self._pipeline
+        assert pipeline is not None
+        self._source = source
+        routes, limit, workers = self._routes, self.batch, self.workers
+        now = self.clock.now_ns
+        batches: list[list] = [[] for _ in range(workers)]
+        born = [0] * workers
+        queries = QuerySchedule(self.config.query_rate, self.config.seed, now())
+        on_progress = self.on_progress
+        for frames, frame in enumerate(source, 1):
+            if self._failure is not None:
+                raise self._failure
+            produced = frame.produced_ns
+            for message in pipeline.accept(frame):
+                primary = True
+                for worker, part in routes.parts(message):
+                    batch = batches[worker]
+                    if not batch:
+                        born[worker] = produced
+                    batch.append((produced, primary, part))
+                    primary = False
+                    if len(batch) >= limit:
+                        batches[worker] = []
+                        self._send(worker, (batch, []))
+            current = now()
+            for worker in range(workers):
+                if batches[worker] and current - born[worker] >= _MAX_BATCH_AGE_NS:
+                    batch, batches[worker] = batches[worker], []
+                    self._send(worker, (batch, []))
+            if queries.enabled:
+                self._issue_queries(queries, batches)
+            if self._pending:
+                self._expire_queries(current)
+            if on_progress is not None and frames % _PROGRESS_EVERY == 0:
+                on_progress(pipeline.generated)
+        self._drain(batches)
+        self._settle_queries()
+        if on_progress is not None:
+            on_progress(pipeline.generated)
+        self._completed = True
+
+    def stop(self) -> None:
+        """Drain and stop the workers; gather their books and numbers.
+
+        After a complete run: ``Stop`` to each worker, wait for its report,
+        join. After an error or an interrupt: close the channels (a worker
+        leaves after the frame in hand), join with a timeout, terminate
+        stragglers. Ctrl-C and SIGTERM arriving meanwhile are held until
+        the workers are gone, then raised. Idempotent."""
+        if self._state in ("new", "stopped"):
+            self._state = "stopped"
+            return
+        began = time.perf_counter()
+        held = _HeldSignals()
+        try:
+            self._halt(abort=not self._completed)
+        finally:
+            self._state = "stopped"
+            self._shutdown_s = time.perf_counter() - began
+            if len(self._reports) == self.workers and self._completed:
+                self._stats = self._gather()
+            sigterm_before, self._sigterm_before = self._sigterm_before, None
+            held.release(sigterm_before)
+
+    def stats(self) -> RunStats:
+        if self._stats is None:
+            raise EngineError("no statistics: the run did not complete (see the error it raised)")
+        return self._stats
+
+    def books(self) -> dict[str, dict[str, list[list]]]:
+        if self._books is None:
+            raise EngineError("no books: the run did not complete")
+        return self._books
+
+    # ------------------------------------------------------------ to subclass
+
+    def _launch(self) -> None:
+        raise NotImplementedError
+
+    def _transmit(self, worker: int, frame: tuple[list, list]) -> None:
+        raise NotImplementedError
+
+    def _halt(self, abort: bool) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ sending
+
+    def _send(self, worker: int, frame: tuple[list, list]) -> None:
+        """Take a credit of ``worker``'s queue (waiting if it is full), then
+        transmit. Raises the pool's failure instead of waiting forever."""
+        cond = self._cond
+        with cond:
+            while self._in_flight[worker] >= self.queue_frames and self._failure is None:
+                self._full_waits += 1
+                cond.wait(_LIVENESS_POLL_S)
+            if self._failure is not None:
+                raise self._failure
+            self._in_flight[worker] += 1
+            queued = self._in_flight_messages[worker] = self._in_flight_messages[worker] + len(frame[0])
+            if queued > self._queue_high_water:
+                self._queue_high_water = queued
+        self._transmit(worker, frame)
+        self._frames_sent += 1
+
+    def _drain(self, batches: list[list]) -> None:
+        """Flush every batch with a ``Drain`` and wait until each worker
+        has applied everything sent to it."""
+        self._drain_token += 1
+        self._drained.clear()
+        for worker in range(self.workers):
+            batch, batches[worker] = batches[worker], []
+            self._send(worker, (batch, [Drain(self._drain_token)]))
+        self._wait_for(lambda: len(self._drained) == self.workers, None, "workers to drain")
+
+    def _request_reports(self, timeout_s: float) -> bool:
+        """Ask every worker for its final report; True if all came back."""
+        with self._cond:
+            self._stopping = True
+        for worker in range(self.workers):
+            self._send(worker, ([], [Stop()]))
+        try:
+            self._wait_for(lambda: len(self._reports) == self.workers, timeout_s, "final reports")
+        except EngineError:
+            return False
+        return True
+
+    # ------------------------------------------------------------ replies (any thread)
+
+    def _on_ready(self, ready: Ready) -> None:
+        with self._cond:
+            self._ready[ready.worker] = ready.pid
+            self._cond.notify_all()
+
+    def _on_reply(self, reply: Reply) -> None:
+        """Return the frame's credit and settle what it carries."""
+        arrived = self.clock.now_ns()
+        with self._cond:
+            worker = reply.worker
+            self._in_flight[worker] -= 1
+            self._in_flight_messages[worker] -= reply.updates
+            if reply.answers:
+                self._settle_answers(reply, arrived)
+            if reply.drained is not None and reply.drained == self._drain_token:
+                self._drained.add(worker)
+            if reply.report is not None:
+                self._reports[worker] = reply.report
+            self._cond.notify_all()
+
+    def _settle_answers(self, reply: Reply, arrived: int) -> None:
+        pipeline = self._pipeline
+        segments = self._segments
+        for answer in reply.answers:
+            entry = self._pending.pop(answer.corr_id, None)
+            if entry is None:  # it timed out; the answer came anyway
+                self._late += 1
+                continue
+            due, sent = entry
+            pipeline.queries += 1
+            pipeline.query_latency.record(arrived - due)
+            segments["send"].record(sent - due)
+            segments["queue"].record(answer.received_ns - sent)
+            segments["worker"].record(answer.answered_ns - answer.received_ns)
+            segments["reply"].record(arrived - answer.answered_ns)
+
+    def _fail(self, error: EngineError) -> None:
+        """Record the first failure and wake every waiter."""
+        with self._cond:
+            if self._failure is None:
+                self._failure = error
+            self._cond.notify_all()
+
+    def _wait_for(self, done, timeout_s: float | None, what: str) -> None:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._cond:
+            while not done():
+                if self._failure is not None:
+                    raise self._failure
+                remaining = _LIVENESS_POLL_S if deadline is None else min(
+                    _LIVENESS_POLL_S, deadline - time.monotonic()
+                )
+                if remaining <= 0:
+                    raise EngineError(f"{self.name}: gave up waiting {timeout_s:g} s for {what}")
+                self._cond.wait(remaining)
+
+    # ------------------------------------------------------------ queries
+
+    def _issue_queries(self, queries: QuerySchedule, batches: list[list]) -> None:
+        now = self.clock.now_ns
+        depth = self.config.query_depth
+        while (due := queries.take_due(now())) is not None:
+            asset = queries.pick(self._routes.book_assets)
+            with self._cond:
+                if asset is None:  # no book yet: nothing to ask, answered at once (as sync does)
+                    self._pipeline.queries += 1
+                    self._pipeline.query_latency.record(now() - due)
+                    continue
+                if len(self._pending) >= _MAX_PENDING_QUERIES:
+                    self._shed += 1
+                    continue
+                self._next_corr_id += 1
+                corr_id = self._next_corr_id
+                sent = now()
+                self._pending[corr_id] = (due, sent)
+            worker = self._routes.owner(asset)
+            batch, batches[worker] = batches[worker], []
+            self._send(worker, (batch, [Query(corr_id, asset, depth, sent)]))
+
+    def _expire_queries(self, now_ns: int) -> None:
+        timeout_ns = self.config.query_timeout_ms * 1e6
+        with self._cond:
+            pending = self._pending
+            while pending:
+                corr_id, (due, _sent) = next(iter(pending.items()))
+                if now_ns - due < timeout_ns:
+                    break
+                del pending[corr_id]
+                self._timed_out += 1
+
+    def _settle_queries(self) -> None:
+        """At the end of a run: wait for the answers still out, each at most
+        until its timeout."""
+        timeout_s = self.config.query_timeout_ms / 1e3
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self._pending and self._failure is None and time.monotonic() < deadline:
+                self._cond.wait(min(_LIVENESS_POLL_S, max(deadline - time.monotonic(), 0.0)))
+        self._expire_queries(self.clock.now_ns() + int(timeout_s * 1e9) + 1)
+
+    # ------------------------------------------------------------ signals
+
+    def _install_sigterm(self) -> None:
+        # SIGTERM's default action kills the parent on the spot, leaving no
+        # chance to stop workers. During a run it raises instead, so every
+        # finally block (stop() above all) runs.
+        if threading.current_thread() is threading.main_thread():
+            self._sigterm_before = signal.signal(signal.SIGTERM, _raise_terminated)
+
+    # ------------------------------------------------------------ results
+
+    def _gather(self) -> RunStats:
+        pipeline = self._pipeline
+        assert pipeline is not None
+        reports = [self._reports[w] for w in range(self.workers)]
+        books: dict[str, dict[str, list[list]]] = {}
+        router = RouterStats()
+        last = pipeline.last_applied_ns
+        for report in reports:
+            pipeline.processed += report.processed
+            pipeline.other += report.other
+            pipeline.latency.merge(report.latency)
+            pipeline.processing.merge(report.processing)
+            if report.last_applied_ns is not None:
+                last = report.last_applied_ns if last is None else max(last, report.last_applied_ns)
+            books.update(report.books)
+            router = router + report.router
+        pipeline.last_applied_ns = last
+        pipeline.queue_high_water = self._queue_high_water
+        self._books = books
+        run_s = pipeline.run_s()
+        processed = [r.processed for r in reports]
+        mean = sum(processed) / len(processed)
+        extra = {
+            "workers": [
+                {
+                    "worker": r.worker,
+                    "pid": r.pid,
+                    "processed": r.processed,
+                    "parts": r.parts,
+                    "frames": r.frames,
+                    "bytes_in": r.bytes_in,
+                    "busy_s": round(r.busy_ns / 1e9, 6),
+                    "busy_share": round(r.busy_ns / 1e9 / run_s, 4) if run_s else 0.0,
+                    "assets": len(r.books),
+                }
+                for r in reports
+            ],
+            "load_balance": {
+                "routing": self._routes.scheme,
+                "max_over_mean": round(max(processed) / mean, 4) if mean else 1.0,
+                "assets_per_worker": self._routes.assets_per_worker(),
+            },
+            "ipc": {
+                "codec": self.config.codec if self._bytes_sent else "none (in-process)",
+                "batch": self.batch,
+                "queue_frames": self.queue_frames,
+                "frames_sent": self._frames_sent,
+                "bytes_sent": self._bytes_sent,
+                "bytes_per_message": round(self._bytes_sent / max(pipeline.generated, 1), 1),
+                "encode_ms": round(self._encode_ns / 1e6, 3),
+                "decode_ms": round(sum(r.decode_ns for r in reports) / 1e6, 3),
+                "reply_encode_ms": round(sum(r.encode_ns for r in reports) / 1e6, 3),
+                "reply_decode_ms": round(self._reply_decode_ns / 1e6, 3),
+                "full_waits": self._full_waits,
+                "split_messages": self._routes.split_messages,
+            },
+            "query_outcomes": {
+                "answered": pipeline.queries,
+                "timed_out": self._timed_out,
+                "late": self._late,
+                "shed": self._shed,
+            },
+            "query_breakdown_us": {
+                name: histogram.summary(1e3).as_dict(("p50", "p99", "max"))
+                for name, histogram in self._segments.items()
+            },
+            "stragglers_terminated": self._stragglers,
+        }
+        return pipeline.stats(
+            self.name,
+            self._source,
+            startup_s=self._startup_s,
+            shutdown_s=self._shutdown_s,
+            extra=extra,
+            books=books,
+            router_stats=router,
+        )
+
+
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+class _HeldSignals:
+    """While the pool stops, Ctrl-C and SIGTERM are recorded, not raised
+    (an exception in the middle of joining would leave workers behind);
+    ``release`` puts the handlers back and raises what was held."""
+
+    def __init__(self) -> None:
+        self._held: list[int] = []
+        self._before: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._before[signum] = signal.signal(signum, self._hold)
+
+    def _hold(self, signum: int, _frame: object) -> None:
+        self._held.append(signum)
+
+    def release(self, sigterm_before: Any = None) -> None:
+        """Restore the handlers (SIGTERM to ``sigterm_before`` when given:
+        what it was before the run, not the run's raising handler)."""
+        for signum, handler in self._before.items():
+            if signum == signal.SIGTERM and sigterm_before is not None:
+                handler = sigterm_before
+            signal.signal(signum, handler)
+        if self._held:
+            if self._held[0] == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SystemExit(128 + self._held[0])

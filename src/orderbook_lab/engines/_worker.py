@@ -1,0 +1,198 @@
+"""One worker's side of a pool: the books it owns and the frames it obeys.
+
+A worker runs wherever its engine puts it (a thread, a process) and knows
+nothing of how frames reach it. The parent sends *frames*; each frame is
+``(updates, controls)``:
+
+* ``updates``: ``(produced_ns, primary, message)`` tuples in stream order.
+  Plain tuples, because they are the hot path: pickling a 3-tuple costs
+  about half what a Struct wrapper does. ``primary`` is False for the extra
+  parts of a split ``price_change`` (see ``_routing``): those update books
+  but are not counted or worked on again.
+* ``controls``: ``Query``, ``Drain`` and ``Stop``, applied after the
+  updates of the same frame, so a query sees every message the parent
+  accepted before it.
+
+Every frame gets exactly one ``Reply``. The reply is also the credit that
+frees a slot of the worker's bounded queue (see ``_pool``), and it carries
+the answers to the frame's queries, the drain token and, after ``Stop``,
+the worker's final ``WorkerReport``.
+
+``WorkerCore.after_frame`` is the hook for engines whose workers do more
+than answer (phase 4 publishes each book to shared memory there).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import msgspec
+
+from ..core.book import BookView
+from ..core.clock import SYSTEM_CLOCK, Clock
+from ..core.metrics import LatencyHistogram
+from ..core.router import RouterStats
+from ._pipeline import Pipeline
+from ._work import CpuWork
+from .base import RunConfig
+
+__all__ = ["Answer", "Drain", "Query", "Ready", "Reply", "Stop", "WorkerCore", "WorkerReport"]
+
+
+class Query(msgspec.Struct, frozen=True, array_like=True):
+    """Read the top ``depth`` levels of ``asset_id``'s book. ``sent_ns`` is
+    when the parent put the frame on the wire (a monotonic clock shared by
+    every process on the machine, so the worker can subtract it)."""
+
+    corr_id: int
+    asset_id: str
+    depth: int
+    sent_ns: int
+
+
+class Drain(msgspec.Struct, frozen=True, array_like=True):
+    """Answer ``token`` once everything before it is applied."""
+
+    token: int
+
+
+class Stop(msgspec.Struct, frozen=True, array_like=True):
+    """Send the final report and leave."""
+
+
+class Answer(msgspec.Struct, frozen=True, array_like=True):
+    """A query's answer and where the worker spent its time on it:
+    ``received_ns`` (its frame was decoded) and ``answered_ns`` (the view
+    was taken)."""
+
+    corr_id: int
+    view: BookView | None
+    received_ns: int
+    answered_ns: int
+
+
+class Ready(msgspec.Struct, frozen=True, array_like=True):
+    """A worker is up: its first words to the parent."""
+
+    worker: int
+    pid: int
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    """What one worker did, sent once at the end. Histograms merge in the
+    parent (``LatencyHistogram.merge``); books are disjoint across workers,
+    so their union is the whole ``--books-out``."""
+
+    worker: int
+    pid: int
+    frames: int
+    parts: int
+    processed: int
+    other: int
+    bytes_in: int
+    decode_ns: int
+    encode_ns: int
+    busy_ns: int
+    last_applied_ns: int | None
+    latency: LatencyHistogram
+    processing: LatencyHistogram
+    router: RouterStats
+    books: dict[str, dict[str, list[list]]] = field(repr=False)
+
+
+class Reply(msgspec.Struct, frozen=True, array_like=True):
+    """The one answer to one frame (see the module docstring)."""
+
+    worker: int
+    updates: int
+    answers: list[Answer]
+    drained: int | None = None
+    report: WorkerReport | None = None
+
+
+class WorkerCore:
+    """The books of one worker and the loop body that applies frames.
+
+    ``handle`` costs O(updates) plus, per update, the book's cost and the
+    configured CPU work (``--work-ms``) and wait (``--io-ms``).
+    """
+
+    def __init__(
+        self,
+        worker: int,
+        config: RunConfig,
+        per_ms: float | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.worker = worker
+        self.clock = clock
+        self.pipeline = Pipeline(config, clock, work=CpuWork(config.work_ms, per_ms))
+        self._io_s = config.io_ms / 1e3
+        self.frames = 0
+        self.parts = 0
+        self.bytes_in = 0
+        self.decode_ns = 0
+        self.encode_ns = 0
+        self.busy_ns = 0
+
+    def handle(self, frame: tuple[list, list], received_ns: int) -> tuple[Reply, bool]:
+        """Apply one frame; returns its reply and whether to stop."""
+        updates, controls = frame
+        pipeline = self.pipeline
+        router_apply = pipeline.router.apply
+        now = self.clock.now_ns
+        io_s = self._io_s
+        began = now()
+        for produced_ns, primary, message in updates:
+            if primary:
+                started = now()
+                pipeline.apply(message)
+                if io_s:
+                    time.sleep(io_s)
+                pipeline.record(produced_ns, started)
+            else:
+                router_apply(message)
+        self.frames += 1
+        self.parts += len(updates)
+        answers: list[Answer] = []
+        drained = None
+        stop = False
+        for control in controls:
+            kind = type(control)
+            if kind is Query:
+                view = pipeline.router.query(control.asset_id, control.depth)
+                answers.append(Answer(control.corr_id, view, received_ns, now()))
+            elif kind is Drain:
+                drained = control.token
+            elif kind is Stop:
+                stop = True
+        self.after_frame()
+        self.busy_ns += now() - began
+        report = self.report() if stop else None
+        return Reply(self.worker, len(updates), answers, drained, report), stop
+
+    def after_frame(self) -> None:
+        """Called after every frame; nothing here (phase 4 publishes books)."""
+
+    def report(self) -> WorkerReport:
+        pipeline = self.pipeline
+        return WorkerReport(
+            worker=self.worker,
+            pid=os.getpid(),
+            frames=self.frames,
+            parts=self.parts,
+            processed=pipeline.processed,
+            other=pipeline.other,
+            bytes_in=self.bytes_in,
+            decode_ns=self.decode_ns,
+            encode_ns=self.encode_ns,
+            busy_ns=self.busy_ns,
+            last_applied_ns=pipeline.last_applied_ns,
+            latency=pipeline.latency,
+            processing=pipeline.processing,
+            router=pipeline.router.stats(),
+            books=pipeline.router.export(),
+        )
