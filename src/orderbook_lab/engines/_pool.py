@@ -39,6 +39,7 @@ import threading
 import time
 from typing import Any
 
+from ..core.book import BookView
 from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.metrics import LatencyHistogram
 from ..core.router import RouterStats
@@ -48,7 +49,7 @@ from ._routing import AssetRoutes
 from ._worker import Drain, Query, Ready, Reply, Stop, WorkerReport
 from .base import EngineError, ProgressCallback, RunConfig, RunStats
 
-__all__ = ["PoolEngine", "WorkerCrashed"]
+__all__ = ["PoolEngine", "WorkerCrashed", "QueryTimeout"]
 
 _PROGRESS_EVERY = 256
 _MAX_BATCH_AGE_NS = 2_000_000
@@ -64,6 +65,10 @@ _REPORT_TIMEOUT_S = 30.0
 
 class WorkerCrashed(EngineError):
     """A worker died or failed; the run cannot reach correct books."""
+
+
+class QueryTimeout(EngineError):
+    """A query's answer did not come within its timeout."""
 
 
 class PoolEngine:
@@ -113,6 +118,9 @@ class PoolEngine:
         self._encode_ns = 0
         self._reply_decode_ns = 0
         self._pending: dict[int, tuple[int, int]] = {}
+        self._wanted: set[int] = set()
+        self._answers: dict[int, BookView | None] = {}
+        self._running = False
         self._next_corr_id = 0
         self._timed_out = 0
         self._late = 0
@@ -152,6 +160,16 @@ class PoolEngine:
         pipeline = self._pipeline
         assert pipeline is not None
         self._source = source
+        self._running = True
+        try:
+            self._run(source)
+        finally:
+            self._running = False
+        self._completed = True
+
+    def _run(self, source: MessageSource) -> None:
+        pipeline = self._pipeline
+        assert pipeline is not None
         routes, limit, workers = self._routes, self.batch, self.workers
         now = self.clock.now_ns
         batches: list[list] = [[] for _ in range(workers)]
@@ -188,7 +206,6 @@ class PoolEngine:
         self._settle_queries()
         if on_progress is not None:
             on_progress(pipeline.generated)
-        self._completed = True
 
     def stop(self) -> None:
         """Drain and stop the workers; gather their books and numbers.
@@ -222,6 +239,51 @@ class PoolEngine:
         if self._books is None:
             raise EngineError("no books: the run did not complete")
         return self._books
+
+    def worker_assets(self) -> dict[int, list[str]]:
+        """The assets whose books each worker returned (after ``stop``)."""
+        return {worker: sorted(report.books) for worker, report in sorted(self._reports.items())}
+
+    # ------------------------------------------------------------ queries on demand
+
+    def submit_query(self, asset_id: str, depth: int = 10) -> int:
+        """Ask ``asset_id``'s worker for its book now; returns the
+        correlation id to pass to ``wait_answer``. Between ``start`` and
+        ``stop``, from the thread that drives the engine, outside ``run``
+        (which issues ``--query-rate`` queries itself)."""
+        if self._state != "started" or self._running:
+            raise RuntimeError("queries on demand need a started engine that is not inside run()")
+        now = self.clock.now_ns()
+        with self._cond:
+            self._next_corr_id += 1
+            corr_id = self._next_corr_id
+            self._pending[corr_id] = (now, now)
+            self._wanted.add(corr_id)
+        self._send(self._routes.owner(asset_id), ([], [Query(corr_id, asset_id, depth, now)]))
+        return corr_id
+
+    def wait_answer(self, corr_id: int, timeout_s: float | None = None) -> BookView | None:
+        """The answer to query ``corr_id`` (``None`` if the asset has no
+        book); ``QueryTimeout`` after ``timeout_s`` (default
+        ``--query-timeout-ms``)."""
+        timeout_s = self.config.query_timeout_ms / 1e3 if timeout_s is None else timeout_s
+        try:
+            self._wait_for(
+                lambda: corr_id in self._answers, timeout_s, f"the answer to query {corr_id}", QueryTimeout
+            )
+        except QueryTimeout:
+            with self._cond:
+                if self._pending.pop(corr_id, None) is not None:
+                    self._timed_out += 1
+                self._wanted.discard(corr_id)
+            raise
+        with self._cond:
+            self._wanted.discard(corr_id)
+            return self._answers.pop(corr_id)
+
+    def query(self, asset_id: str, depth: int = 10, timeout_s: float | None = None) -> BookView | None:
+        """``submit_query`` then ``wait_answer``: one blocking round trip."""
+        return self.wait_answer(self.submit_query(asset_id, depth), timeout_s)
 
     # ------------------------------------------------------------ to subclass
 
@@ -300,12 +362,19 @@ class PoolEngine:
     def _settle_answers(self, reply: Reply, arrived: int) -> None:
         pipeline = self._pipeline
         segments = self._segments
+        timeout_ns = self.config.query_timeout_ms * 1e6
         for answer in reply.answers:
             entry = self._pending.pop(answer.corr_id, None)
-            if entry is None:  # it timed out; the answer came anyway
+            if entry is None:  # it timed out already; the answer came anyway
                 self._late += 1
                 continue
             due, sent = entry
+            if answer.corr_id in self._wanted:  # its waiter judges the timeout
+                self._answers[answer.corr_id] = answer.view
+            elif arrived - due > timeout_ns:  # too late, though nobody had expired it yet
+                self._timed_out += 1
+                self._late += 1
+                continue
             pipeline.queries += 1
             pipeline.query_latency.record(arrived - due)
             segments["send"].record(sent - due)
@@ -320,17 +389,21 @@ class PoolEngine:
                 self._failure = error
             self._cond.notify_all()
 
-    def _wait_for(self, done, timeout_s: float | None, what: str) -> None:
+    def _wait_for(
+        self, done, timeout_s: float | None, what: str, error: type[EngineError] = EngineError
+    ) -> None:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self._cond:
             while not done():
                 if self._failure is not None:
                     raise self._failure
-                remaining = _LIVENESS_POLL_S if deadline is None else min(
-                    _LIVENESS_POLL_S, deadline - time.monotonic()
+                remaining = (
+                    _LIVENESS_POLL_S
+                    if deadline is None
+                    else min(_LIVENESS_POLL_S, deadline - time.monotonic())
                 )
                 if remaining <= 0:
-                    raise EngineError(f"{self.name}: gave up waiting {timeout_s:g} s for {what}")
+                    raise error(f"{self.name}: gave up waiting {timeout_s:g} s for {what}")
                 self._cond.wait(remaining)
 
     # ------------------------------------------------------------ queries

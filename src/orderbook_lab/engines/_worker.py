@@ -89,6 +89,7 @@ class WorkerReport:
     worker: int
     pid: int
     frames: int
+    largest_frame: int
     parts: int
     processed: int
     other: int
@@ -132,6 +133,7 @@ class WorkerCore:
         self.pipeline = Pipeline(config, clock, work=CpuWork(config.work_ms, per_ms))
         self._io_s = config.io_ms / 1e3
         self.frames = 0
+        self.largest_frame = 0
         self.parts = 0
         self.bytes_in = 0
         self.decode_ns = 0
@@ -157,6 +159,8 @@ class WorkerCore:
                 router_apply(message)
         self.frames += 1
         self.parts += len(updates)
+        if len(updates) > self.largest_frame:
+            self.largest_frame = len(updates)
         answers: list[Answer] = []
         drained = None
         stop = False
@@ -183,6 +187,7 @@ class WorkerCore:
             worker=self.worker,
             pid=os.getpid(),
             frames=self.frames,
+            largest_frame=self.largest_frame,
             parts=self.parts,
             processed=pipeline.processed,
             other=pipeline.other,

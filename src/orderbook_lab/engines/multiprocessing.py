@@ -160,7 +160,9 @@ class MultiprocessingEngine(PoolEngine):
 
     def _on_exit(self, worker: int) -> None:
         process = self._processes[worker]
-        process.join(0)  # reaps it: the sentinel says it has exited
+        # The sentinel fires as the child's files close, a moment before
+        # the kernel lets it be reaped: a short blocking join, not a poll.
+        process.join(_JOIN_TIMEOUT_S)
         code = process.exitcode
         self._exit_codes[worker] = code
         with self._cond:

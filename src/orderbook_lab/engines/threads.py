@@ -50,7 +50,9 @@ class ThreadsEngine(PoolEngine):
             inbox: queue.Queue = queue.Queue(maxsize=self.queue_frames + 1)
             core = WorkerCore(worker, self.config, per_ms, self.clock)
             thread = threading.Thread(
-                target=self._work, args=(worker, inbox, core), name=f"orderbook-lab-worker-{worker}",
+                target=self._work,
+                args=(worker, inbox, core),
+                name=f"orderbook-lab-worker-{worker}",
                 daemon=True,
             )
             self._queues.append(inbox)
