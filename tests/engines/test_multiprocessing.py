@@ -163,8 +163,11 @@ def test_scheduled_queries_are_answered_and_timed_in_segments(make_engine):
     assert stats.queries > 0
     assert stats.extra["query_outcomes"]["timed_out"] == 0
     breakdown = stats.extra["query_breakdown_us"]
-    assert set(breakdown) == {"send", "queue", "worker", "reply"}
-    assert all(segment["max"] > 0 for segment in breakdown.values())
+    segments = ("send", "queue", "worker", "reply")
+    assert set(breakdown) == {*segments, "total"}
+    assert all(breakdown[name]["max"] > 0 for name in segments)
+    # Each query's four segments add up to its latency, so the means do too.
+    assert sum(breakdown[name]["mean"] for name in segments) == pytest.approx(breakdown["total"]["mean"], abs=0.01)
 
 
 def test_stop_is_idempotent_and_leaves_no_process(make_engine):

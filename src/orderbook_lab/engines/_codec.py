@@ -6,10 +6,11 @@ through ``Codec.decode``; nothing else in the engines calls ``pickle``.
 That is what lets phase 6 swap in msgspec by adding one class here and one
 entry in ``CODECS``, without touching an engine.
 
-Costs (measured by experiment 3.3 on this lab's messages): pickle encodes a
-``price_change`` message in about 1 µs and decodes it in about the same,
-about 300 bytes each; a batch pays the per-call overhead (tens of µs for a
-pipe write and the wake-up at the other end) once for all its messages.
+Costs (experiment 3.3 measures them): inside a frame of 64, a
+``price_change`` message pickles to about 300 bytes and costs about 2 µs
+to encode and decode; alone it costs twice that. A frame also pays the
+pipe's fixed cost (tens of µs for a write and the wake-up at the other end,
+experiment 3.2) once for all its messages.
 
     >>> codec = get_codec("pickle")
     >>> codec.decode(codec.encode(([1, 2], "x")))
