@@ -65,6 +65,7 @@ def results_table(runs: Sequence[tuple[RunConfig, RunStats]], title: str) -> Tab
         row("schedule lag max (ms)", [_num(s.schedule_lag_ms.max) for s in stats])
     if any(s.router.best_mismatches for s in stats):
         row("best bid/ask mismatches", [_int(s.router.best_mismatches) for s in stats])
+    _worker_rows(row, stats)
     row("books", [_int(s.books) for s in stats])
     row("books digest", [s.digest[:12] for s in stats])
     if len(stats) > 1:
@@ -72,6 +73,28 @@ def results_table(runs: Sequence[tuple[RunConfig, RunStats]], title: str) -> Tab
     row("startup / run (s)", [f"{s.startup_s:.3f} / {s.run_s:.3f}" for s in stats])
     row("counted in full", ["yes" if s.conserved else "[red]NO[/red]" for s in stats])
     return table
+
+
+def _worker_rows(row, stats: Sequence[RunStats]) -> None:
+    """Rows for engines with workers (processes, threads): load balance,
+    IPC volume and cost, and where a query's time went."""
+    if not any("workers" in s.extra for s in stats):
+        return
+
+    def each(pick) -> list[str]:
+        return [pick(s) if "workers" in s.extra else "-" for s in stats]
+
+    def spread(s: RunStats) -> str:
+        counts = [w["processed"] for w in s.extra["workers"]]
+        return f"{len(counts)}: {_int(min(counts))} / {_int(max(counts))}"
+
+    row("workers: msgs min / max", each(spread))
+    row("IPC sent (MB)", each(lambda s: _num(s.extra["ipc"]["bytes_sent"] / 1e6)))
+    row("pickle enc / dec (ms)", each(lambda s: f"{_num(s.extra['ipc']['encode_ms'])} / {_num(s.extra['ipc']['decode_ms'])}"))
+    if any(s.queries and "query_breakdown_us" in s.extra for s in stats):
+        names = ("send", "queue", "worker", "reply")
+        row("query send/queue/work/reply (µs)",  # means: they add up to the mean latency
+            each(lambda s: " / ".join(_num(s.extra["query_breakdown_us"][n]["mean"]) for n in names)))
 
 
 def rejections_table(rejections: Sequence[Rejection], invalid: int) -> Table:

@@ -330,11 +330,11 @@ class PoolEngine:
         """Ask every worker for its final report; True if all came back."""
         with self._cond:
             self._stopping = True
-        for worker in range(self.workers):
-            self._send(worker, ([], [Stop()]))
         try:
+            for worker in range(self.workers):
+                self._send(worker, ([], [Stop()]))
             self._wait_for(lambda: len(self._reports) == self.workers, timeout_s, "final reports")
-        except EngineError:
+        except EngineError:  # a worker failed meanwhile: the caller falls back to closing
             return False
         return True
 
