@@ -51,7 +51,7 @@ def test_load_balance_crosses_routing_and_popularity(reports):
     pairs = list(zip(_column(table, "routing"), _column(table, "popularity"), strict=True))
     assert sorted(pairs) == sorted((r, p) for r in ("directory", "hash") for p in ("uniform", "zipf"))
     # The table keeps a market's tokens together: it never cuts a message.
-    for (routing, _), split in zip(pairs, _column(table, "split messages"), strict=True):
+    for (routing, _), split in zip(pairs, _column(table, "split msgs"), strict=True):
         if routing == "directory":
             assert split == 0
 
