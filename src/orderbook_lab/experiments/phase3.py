@@ -307,12 +307,12 @@ def load_balance(quick: bool, progress: Progress) -> Report:
         [
             "routing",
             "popularity",
-            "messages per worker",
+            "msgs per worker",
             "max/mean",
-            "ceiling (x sync)",
+            "ceiling (x)",
             "msg/s",
             "vs sync (x)",
-            "split messages",
+            "split msgs",
         ],
     )
     report = Report("3.4", "Load balance: uniform vs zipf, table vs hash", [table], quick=quick)
