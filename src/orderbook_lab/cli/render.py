@@ -89,6 +89,9 @@ def _worker_rows(row, stats: Sequence[RunStats]) -> None:
         return f"{len(counts)}: {_int(min(counts))} / {_int(max(counts))}"
 
     row("workers: msgs min / max", each(spread))
+    row("workers: busy / got CPU (%)", each(lambda s: "{:.0f} / {:.0f}".format(
+        100 * sum(w["busy_share"] for w in s.extra["workers"]) / len(s.extra["workers"]),
+        100 * sum(w["cpu_share"] for w in s.extra["workers"]) / len(s.extra["workers"]))))
     row("IPC sent (MB)", each(lambda s: _num(s.extra["ipc"]["bytes_sent"] / 1e6)))
     row("pickle enc / dec (ms)", each(lambda s: f"{_num(s.extra['ipc']['encode_ms'])} / {_num(s.extra['ipc']['decode_ms'])}"))
     if any(s.queries and "query_breakdown_us" in s.extra for s in stats):

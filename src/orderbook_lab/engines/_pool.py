@@ -496,6 +496,8 @@ class PoolEngine:
                     "bytes_in": r.bytes_in,
                     "busy_s": round(r.busy_ns / 1e9, 6),
                     "busy_share": round(r.busy_ns / 1e9 / run_s, 4) if run_s else 0.0,
+                    "cpu_s": round(r.cpu_ns / 1e9, 6),
+                    "cpu_share": round(r.cpu_ns / 1e9 / run_s, 4) if run_s else 0.0,
                     "assets": len(r.books),
                 }
                 for r in reports

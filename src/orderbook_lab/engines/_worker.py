@@ -97,6 +97,7 @@ class WorkerReport:
     decode_ns: int
     encode_ns: int
     busy_ns: int
+    cpu_ns: int
     last_applied_ns: int | None
     latency: LatencyHistogram
     processing: LatencyHistogram
@@ -139,9 +140,12 @@ class WorkerCore:
         self.decode_ns = 0
         self.encode_ns = 0
         self.busy_ns = 0
+        self._cpu_started: int | None = None
 
     def handle(self, frame: tuple[list, list], received_ns: int) -> tuple[Reply, bool]:
         """Apply one frame; returns its reply and whether to stop."""
+        if self._cpu_started is None:  # the worker's own thread, from its first frame
+            self._cpu_started = time.thread_time_ns()
         updates, controls = frame
         pipeline = self.pipeline
         router_apply = pipeline.router.apply
@@ -195,6 +199,9 @@ class WorkerCore:
             decode_ns=self.decode_ns,
             encode_ns=self.encode_ns,
             busy_ns=self.busy_ns,
+            # CPU this worker's thread really got; busy_ns is wall time, so on
+            # a shared machine busy minus CPU is time other processes took.
+            cpu_ns=time.thread_time_ns() - self._cpu_started if self._cpu_started is not None else 0,
             last_applied_ns=pipeline.last_applied_ns,
             latency=pipeline.latency,
             processing=pipeline.processing,

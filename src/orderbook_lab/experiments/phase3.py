@@ -46,12 +46,12 @@ def scaling(quick: bool, progress: Progress) -> Report:
     table = Table(
         f"{messages:,} messages, 16 assets, {work_ms:g} ms of CPU work each, flat out",
         ["engine", "workers", "msg/s", "vs sync (x)", "processing p50 (ms)", "same-speed (x)",
-         "per worker (%)", "busy (%)", "max/mean", "startup (s)"],
+         "per worker (%)", "busy (%)", "CPU got (%)", "max/mean", "startup (s)"],
     )  # fmt: skip
     report = Report("3.1", "Throughput vs workers: processes and threads", [table], quick=quick)
     sync = measure(_config("sync", messages=messages, assets=16, work_ms=work_ms), progress)
     table.add("sync", 1, round(sync.throughput, 1), 1.0, round(sync.processing_us.p50 / 1e3, 3), 1.0, 100.0,
-              100.0, 1.0, round(sync.startup_s, 3))  # fmt: skip
+              100.0, "-", 1.0, round(sync.startup_s, 3))  # fmt: skip
     results: dict[tuple[str, int], RunStats] = {}
     for engine in ("multiprocessing", "threads"):
         for count in counts:
@@ -62,9 +62,10 @@ def scaling(quick: bool, progress: Progress) -> Report:
             ratio = stats.throughput / sync.throughput
             same_speed = ratio * _speed(stats, sync)
             busy = 100 * statistics.fmean(w["busy_share"] for w in stats.extra["workers"])
+            cpu = 100 * statistics.fmean(w["cpu_share"] for w in stats.extra["workers"])
             table.add(engine, count, round(stats.throughput, 1), round(ratio, 2),
                       round(stats.processing_us.p50 / 1e3, 3), round(same_speed, 2),
-                      round(100 * same_speed / count, 1), round(busy, 1),
+                      round(100 * same_speed / count, 1), round(busy, 1), round(cpu, 1),
                       stats.extra["load_balance"]["max_over_mean"], round(stats.startup_s, 3))  # fmt: skip
     best = max(counts, key=lambda c: results["multiprocessing", c].throughput)
     best_ratio = results["multiprocessing", best].throughput / sync.throughput
@@ -78,6 +79,13 @@ def scaling(quick: bool, progress: Progress) -> Report:
         f"{at_cores.processing_us.p50 / 1e3:.2f} ms in a worker against {sync.processing_us.p50 / 1e3:.2f} ms in "
         f"sync for the same loop; at equal speed per message the pool gave {same_speed:.2f}x, "
         f"{100 * same_speed / cores:.0f}% of {cores} cores' worth."
+    )
+    busy = 100 * statistics.fmean(w["busy_share"] for w in at_cores.extra["workers"])
+    cpu = 100 * statistics.fmean(w["cpu_share"] for w in at_cores.extra["workers"])
+    report.findings.append(
+        f"Those {cores} workers were busy {busy:.0f}% of the run by the clock but got the CPU for {cpu:.0f}% of "
+        "it: whatever lies between is time other processes on this shared machine took from them, and the "
+        "ratio above shrinks with it."
     )
     beyond = [c for c in counts if c > _CORES]
     if beyond:
