@@ -28,11 +28,27 @@ def _config(engine: str, **fields) -> RunConfig:
     return RunConfig(**{**base.as_dict(), "engine": engine})
 
 
+def _cpu_per_message_ms(stats: RunStats) -> float:
+    """CPU the workers' threads really got, per processed message (ms)."""
+    cpu_s = sum(w["cpu_s"] for w in stats.extra["workers"])
+    return cpu_s * 1e3 / stats.processed if stats.processed else 0.0
+
+
 def _speed(stats: RunStats, sync: RunStats) -> float:
-    """How much faster sync's messages would have to be to match this
-    run's: the calibrated work is a fixed loop, but on a shared virtual
-    machine the same loop does not always take the same time."""
-    return stats.processing_us.p50 / sync.processing_us.p50 if sync.processing_us.p50 else 1.0
+    """A pool message's CPU cost over sync's time per message. The work is a
+    fixed, calibrated loop, but on a shared virtual machine the same loop
+    does not always take the same time; dividing it out separates "more
+    cores" from "faster cores". (Sync's processing time is wall time: fair
+    while nothing else takes its core.)"""
+    return _cpu_per_message_ms(stats) / (sync.processing_us.p50 / 1e3) if sync.processing_us.p50 else 1.0
+
+
+def _busy_and_cpu(stats: RunStats) -> tuple[float, float]:
+    """Mean share of the run each worker was busy (wall clock) and got the
+    CPU, in %: the gap is time other processes took from it."""
+    workers = stats.extra["workers"]
+    return (100 * statistics.fmean(w["busy_share"] for w in workers),
+            100 * statistics.fmean(w["cpu_share"] for w in workers))  # fmt: skip
 
 
 # --------------------------------------------------------------------- 3.1
@@ -45,13 +61,13 @@ def scaling(quick: bool, progress: Progress) -> Report:
     counts = [1, 2, 4] if quick else [1, 2, 4, 8]
     table = Table(
         f"{messages:,} messages, 16 assets, {work_ms:g} ms of CPU work each, flat out",
-        ["engine", "workers", "msg/s", "vs sync (x)", "processing p50 (ms)", "same-speed (x)",
-         "per worker (%)", "busy (%)", "CPU got (%)", "max/mean", "startup (s)"],
+        ["engine", "workers", "msg/s", "vs sync (x)", "CPU per msg (ms)", "same-speed (x)", "busy (%)",
+         "CPU got (%)", "max/mean", "startup (s)"],
     )  # fmt: skip
     report = Report("3.1", "Throughput vs workers: processes and threads", [table], quick=quick)
     sync = measure(_config("sync", messages=messages, assets=16, work_ms=work_ms), progress)
     table.add("sync", 1, round(sync.throughput, 1), 1.0, round(sync.processing_us.p50 / 1e3, 3), 1.0, 100.0,
-              100.0, "-", 1.0, round(sync.startup_s, 3))  # fmt: skip
+              "-", 1.0, round(sync.startup_s, 3))  # fmt: skip
     results: dict[tuple[str, int], RunStats] = {}
     for engine in ("multiprocessing", "threads"):
         for count in counts:
@@ -61,11 +77,9 @@ def scaling(quick: bool, progress: Progress) -> Report:
             results[engine, count] = stats
             ratio = stats.throughput / sync.throughput
             same_speed = ratio * _speed(stats, sync)
-            busy = 100 * statistics.fmean(w["busy_share"] for w in stats.extra["workers"])
-            cpu = 100 * statistics.fmean(w["cpu_share"] for w in stats.extra["workers"])
+            busy, cpu = _busy_and_cpu(stats)
             table.add(engine, count, round(stats.throughput, 1), round(ratio, 2),
-                      round(stats.processing_us.p50 / 1e3, 3), round(same_speed, 2),
-                      round(100 * same_speed / count, 1), round(busy, 1), round(cpu, 1),
+                      round(_cpu_per_message_ms(stats), 3), round(same_speed, 2), round(busy, 1), round(cpu, 1),
                       stats.extra["load_balance"]["max_over_mean"], round(stats.startup_s, 3))  # fmt: skip
     best = max(counts, key=lambda c: results["multiprocessing", c].throughput)
     best_ratio = results["multiprocessing", best].throughput / sync.throughput
@@ -75,13 +89,12 @@ def scaling(quick: bool, progress: Progress) -> Report:
     same_speed = ratio * _speed(at_cores, sync)
     report.findings.append(
         f"With {cores} worker processes (one per core of this {_CORES}-core machine) throughput was {ratio:.2f}x "
-        f"sync, {100 * ratio / cores:.0f}% of the ideal {cores}.0x. But a message took "
-        f"{at_cores.processing_us.p50 / 1e3:.2f} ms in a worker against {sync.processing_us.p50 / 1e3:.2f} ms in "
-        f"sync for the same loop; at equal speed per message the pool gave {same_speed:.2f}x, "
-        f"{100 * same_speed / cores:.0f}% of {cores} cores' worth."
+        f"sync, {100 * ratio / cores:.0f}% of the ideal {cores}.0x. But the same calibrated loop cost "
+        f"{_cpu_per_message_ms(at_cores):.2f} ms of CPU per message in a worker against "
+        f"{sync.processing_us.p50 / 1e3:.2f} ms in sync; at equal cost per message the pool gave "
+        f"{same_speed:.2f}x, {100 * same_speed / cores:.0f}% of {cores} cores' worth."
     )
-    busy = 100 * statistics.fmean(w["busy_share"] for w in at_cores.extra["workers"])
-    cpu = 100 * statistics.fmean(w["cpu_share"] for w in at_cores.extra["workers"])
+    busy, cpu = _busy_and_cpu(at_cores)
     report.findings.append(
         f"Those {cores} workers were busy {busy:.0f}% of the run by the clock but got the CPU for {cpu:.0f}% of "
         "it: whatever lies between is time other processes on this shared machine took from them, and the "
@@ -321,6 +334,7 @@ def load_balance(quick: bool, progress: Progress) -> Report:
             "msg/s",
             "vs sync (x)",
             "split msgs",
+            "busy / CPU got (%)",
         ],
     )
     report = Report("3.4", "Load balance: uniform vs zipf, table vs hash", [table], quick=quick)
@@ -354,6 +368,7 @@ def load_balance(quick: bool, progress: Progress) -> Report:
                 round(stats.throughput, 1),
                 round(stats.throughput / sync.throughput, 2),
                 stats.extra["ipc"]["split_messages"],
+                "{:.0f} / {:.0f}".format(*_busy_and_cpu(stats)),
             )
     d_uniform, h_uniform = rows["directory", "uniform"], rows["hash", "uniform"]
     d_zipf = rows["directory", "zipf"]
@@ -406,6 +421,7 @@ def query_latency(quick: bool, progress: Progress) -> Report:
             "worker (µs)",
             "reply (µs)",
             "timed out",
+            "busy / CPU got (%)",
         ],
     )
     report = Report("3.5", "Query latency vs load", [table], quick=quick)
@@ -435,6 +451,7 @@ def query_latency(quick: bool, progress: Progress) -> Report:
             round(parts["total"]["mean"], 1),
             *(round(parts[name]["mean"], 1) for name in _SEGMENTS),
             stats.extra["query_outcomes"]["timed_out"],
+            "{:.0f} / {:.0f}".format(*_busy_and_cpu(stats)),
         )
         runs.append((load, stats, parts))
     for label, (load, _stats, parts) in (("lightest", runs[0]), ("heaviest", runs[-1])):
