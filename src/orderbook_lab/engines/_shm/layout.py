@@ -53,6 +53,7 @@ __all__ = [
     "PAYLOAD_OFFSET",
     "SLOT_HEADER",
     "class_for",
+    "encode_columns",
     "encode_payload",
     "half_bytes",
     "levels_bytes",
@@ -139,11 +140,23 @@ def class_for(levels: int) -> int:
     raise ValueError(f"a book of {levels} levels exceeds the largest slot ({CLASS_LEVELS[-1]})")
 
 
+def encode_columns(
+    bid_prices: list[int], bid_sizes: list[float], ask_prices: list[int], ask_sizes: list[float]
+) -> bytes:
+    """The columns part of a payload: prices as u16 (zero-padded to 8
+    bytes), then sizes as f64. O(levels) in C, about 2 µs for 40 levels a
+    side. Raises ``OverflowError`` for a price outside 0..65535."""
+    prices = array("H", bid_prices)
+    prices.extend(ask_prices)
+    sizes = array("d", bid_sizes)
+    sizes.extend(ask_sizes)
+    return b"".join((prices.tobytes(), _ZERO_PAD[len(prices) % 4], sizes.tobytes()))
+
+
 def encode_payload(
-    bid_prices: list[int],
-    bid_sizes: list[float],
-    ask_prices: list[int],
-    ask_sizes: list[float],
+    columns: bytes,
+    n_bids: int,
+    n_asks: int,
     *,
     as_of_ns: int,
     version: int,
@@ -152,28 +165,20 @@ def encode_payload(
     book_levels: tuple[int, int],
     flags: int,
 ) -> bytes:
-    """One book's payload (see the module docstring). O(levels), about 3 µs
-    for 40 levels a side plus 0.5 µs of crc32 when ``FLAG_CHECKSUM`` is set.
+    """One book's payload (see the module docstring) around ``columns``
+    (``encode_columns``). About 1 µs, plus 0.5 µs of crc32 for 1 KB when
+    ``FLAG_CHECKSUM`` is set.
 
-    >>> raw = encode_payload([480], [3.0], [520, 530], [1.0, 2.0], as_of_ns=7, version=1,
-    ...                      entry=0, generation=0, book_levels=(1, 2), flags=FLAG_CHECKSUM)
+    >>> columns = encode_columns([480], [3.0], [520, 530], [1.0, 2.0])
+    >>> raw = encode_payload(columns, 1, 2, as_of_ns=7, version=1, entry=0, generation=0,
+    ...                      book_levels=(1, 2), flags=FLAG_CHECKSUM)
     >>> len(raw), HEAD.unpack_from(raw)[6:]
     (72, (1, 2, 1, 2))
     >>> decode_columns(raw)
     ([480], [3.0], [520, 530], [1.0, 2.0])
     """
-    n_bids, n_asks = len(bid_prices), len(ask_prices)
-    prices = array("H", bid_prices)
-    prices.extend(ask_prices)
-    sizes = array("d", bid_sizes)
-    sizes.extend(ask_sizes)
-    body = b"".join(
-        (
-            HEAD.pack(0, flags, as_of_ns, version, entry, generation, n_bids, n_asks, *book_levels)[4:],
-            prices.tobytes(),
-            _ZERO_PAD[(n_bids + n_asks) % 4],
-            sizes.tobytes(),
-        )
+    body = (
+        HEAD.pack(0, flags, as_of_ns, version, entry, generation, n_bids, n_asks, *book_levels)[4:] + columns
     )
     crc = zlib.crc32(body) if flags & FLAG_CHECKSUM else 0
     return crc.to_bytes(4, "little") + body

@@ -140,7 +140,9 @@ class BookReader:
 
     ``read`` is O(levels) with no system call on the fast path: a few
     8-byte loads, one copy, a crc32 (skipped with ``verify=False``) and a
-    decode in C. ``clock`` must be the writers' clock (perf_counter by
+    decode in C. ``naive=True`` skips every check (sequence words, counts,
+    crc32) and just copies: the broken reader that experiment 4.2 runs
+    first, to show what a torn read is. ``clock`` must be the writers' clock (perf_counter by
     default, or a shared ``ManualClock`` in tests).
     """
 
@@ -151,12 +153,14 @@ class BookReader:
         *,
         max_retries: int = DEFAULT_MAX_RETRIES,
         verify: bool = True,
+        naive: bool = False,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.prefix = prefix
         self.workers = workers
         self.max_retries = max_retries
         self.verify = verify
+        self.naive = naive
         self.clock = clock
         self._dirs: list[_Directory | None] = [None] * workers
         self._arenas: dict[tuple[int, int], tuple[SharedMemory, memoryview, memoryview]] = {}
@@ -287,6 +291,7 @@ class BookReader:
         assert d is not None
         dir_words = d.words
         verify = self.verify
+        checked = not self.naive
         for attempt in range(self.max_retries + 1):
             if attempt:
                 self._retries += 1
@@ -301,11 +306,12 @@ class BookReader:
             first, second = offset >> 3, (offset + half_bytes) >> 3
             seq_a, seq_b = words[first], words[second]
             # The newest complete half: the highest even sequence (0: never written).
-            if seq_b & 1 or (seq_a > seq_b and not seq_a & 1):
+            # (The naive reader takes the highest, finished or not.)
+            if (seq_b & 1 and checked) or (seq_a > seq_b and not (seq_a & 1 and checked)):
                 word, seq = first, seq_a
             else:
                 word, seq, offset = second, seq_b, offset + half_bytes
-            if seq & 1 or not seq:
+            if (checked and seq & 1) or not seq:
                 continue
             n_bids, n_asks = L.COUNTS.unpack_from(view, offset + L.COUNTS_AT)
             n = n_bids + n_asks
@@ -313,7 +319,7 @@ class BookReader:
                 continue  # counts from a write in progress; the seq check would fail too
             start = offset + L.SLOT_HEADER
             raw = view[start : start + L.PAYLOAD_OFFSET + L.levels_bytes(n)].tobytes()
-            if words[word] != seq:
+            if checked and words[word] != seq:
                 continue
             crc, flags, as_of, version, owner, generation, got_bids, got_asks, book_bids, book_asks = (
                 L.HEAD.unpack_from(raw)
@@ -323,8 +329,9 @@ class BookReader:
                 self._relocations += 1
                 loc.generation = -1
                 continue
-            if (got_bids, got_asks) != (n_bids, n_asks) or (
-                verify and flags & L.FLAG_CHECKSUM and zlib.crc32(memoryview(raw)[4:]) != crc
+            if checked and (
+                (got_bids, got_asks) != (n_bids, n_asks)
+                or (verify and flags & L.FLAG_CHECKSUM and zlib.crc32(memoryview(raw)[4:]) != crc)
             ):
                 self._torn += 1
                 continue

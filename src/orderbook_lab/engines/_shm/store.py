@@ -269,18 +269,24 @@ class BookStore:
     ) -> int:
         if self._closed:
             raise RuntimeError("store is closed")
-        if len(bid_sizes) != len(bid_prices) or len(ask_sizes) != len(ask_prices):
+        n_bids, n_asks = len(bid_prices), len(ask_prices)
+        if len(bid_sizes) != n_bids or len(ask_sizes) != n_asks:
             raise ValueError(f"{asset_id}: a price column and its size column differ in length")
-        levels = len(bid_prices) + len(ask_prices)
+        # Encode first: bad values raise here, before any shared byte changes.
+        columns = L.encode_columns(bid_prices, bid_sizes, ask_prices, ask_sizes)
+        levels = n_bids + n_asks
         entry = self._entries.get(asset_id)
+        moved_from = name = None
         if entry is None:
-            entry = self._new_entry(asset_id, levels)
+            entry, name = self._new_entry(asset_id, levels)
         elif levels > entry.capacity:
-            return self._move(asset_id, entry, levels, bid_prices, bid_sizes, ask_prices, ask_sizes,
-                              book_levels, as_of_ns)  # fmt: skip
+            moved_from = (entry.slot, entry.capacity)
+            entry.capacity = L.class_for(levels)
+            entry.slot = self._take_slot(entry.capacity)
+            entry.generation += 1
         entry.version += 1
         raw = L.encode_payload(
-            bid_prices, bid_sizes, ask_prices, ask_sizes,
+            columns, n_bids, n_asks,
             as_of_ns=self.clock.now_ns() if as_of_ns is None else as_of_ns,
             version=entry.version, entry=entry.index, generation=entry.generation,
             book_levels=book_levels, flags=self._flags,
@@ -288,6 +294,17 @@ class BookStore:
         self._store(entry.slot, entry.capacity, raw)
         self._publishes += 1
         self._bytes_written += len(raw)
+        if name is not None:
+            # Entry, then count: a reader that sees the count finds a whole entry and a written slot.
+            self._write_entry(entry, name)
+            self._dir_words[L.COUNT_WORD] = entry.index + 1
+        elif moved_from is not None:
+            # The new slot is complete; now point readers at it, then free the old one.
+            self._write_entry(entry)
+            old_slot, old_capacity = moved_from
+            self._store(old_slot, old_capacity, _FREE_MARK)  # cached readers look again
+            self._free[old_capacity].append(old_slot)
+            self._moves += 1
         return len(raw)
 
     def _store(self, slot: _Slot, capacity: int, raw: bytes) -> None:
@@ -303,20 +320,17 @@ class BookStore:
 
     # ------------------------------------------------------------ directory and slots
 
-    def _new_entry(self, asset_id: str, levels: int) -> _Entry:
+    def _new_entry(self, asset_id: str, levels: int) -> tuple[_Entry, bytes]:
+        """A slot and an entry for a new book, not yet in the directory."""
         index = len(self._entries)
         if index >= self.max_books:
             raise OverflowError(f"store of worker {self.worker} is full ({self.max_books} books)")
         name = asset_id.encode()
         if len(name) > L.MAX_ASSET_BYTES:
             raise ValueError(f"asset id longer than {L.MAX_ASSET_BYTES} bytes: {asset_id!r}")
-        capacity = L.class_for(2 * self.depth if self.depth else max(levels, 1))
-        entry = _Entry(index, self._take_slot(capacity), capacity)
-        self._entries[asset_id] = entry
-        # The entry is written before the count that makes readers look at it.
-        self._write_entry(entry, name)
-        self._dir_words[L.COUNT_WORD] = index + 1
-        return entry
+        capacity = L.class_for(max(2 * self.depth if self.depth else levels, 1))
+        entry = self._entries[asset_id] = _Entry(index, self._take_slot(capacity), capacity)
+        return entry, name
 
     def _write_entry(self, entry: _Entry, name: bytes | None = None) -> None:
         """Write ``entry``'s location (and, for a new entry, its asset id)
@@ -332,32 +346,6 @@ class BookStore:
             self._dir_view[name_at - 2 : name_at] = len(name).to_bytes(2, "little")
             self._dir_view[name_at : name_at + len(name)] = name
         self._dir_words[word] = seq + 2
-
-    def _move(
-        self,
-        asset_id: str,
-        entry: _Entry,
-        levels: int,
-        bid_prices: list[int],
-        bid_sizes: list[float],
-        ask_prices: list[int],
-        ask_sizes: list[float],
-        book_levels: tuple[int, int],
-        as_of_ns: int | None,
-    ) -> int:
-        old_slot, old_capacity = entry.slot, entry.capacity
-        entry.capacity = L.class_for(levels)
-        entry.slot = self._take_slot(entry.capacity)
-        entry.generation += 1
-        # 1. the book's new slot, complete before anyone is pointed at it
-        written = self._write(asset_id, bid_prices, bid_sizes, ask_prices, ask_sizes, book_levels, as_of_ns)
-        # 2. the directory flip
-        self._write_entry(entry)
-        # 3. the old slot's newest half says "free": readers with a cached location look again
-        self._store(old_slot, old_capacity, _FREE_MARK)
-        self._free[old_capacity].append(old_slot)
-        self._moves += 1
-        return written
 
     def _take_slot(self, capacity: int) -> _Slot:
         free = self._free[capacity]

@@ -53,6 +53,7 @@ class StressConfig:
     checksum: bool = True
     verify: bool = True
     double_buffer: bool = True
+    naive: bool = False
     timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
@@ -166,7 +167,7 @@ def _writer_main(conn: Connection, prefix: str, config: StressConfig, stop) -> N
 
 def _reader_main(conn: Connection, prefix: str, config: StressConfig, stop) -> None:
     try:
-        with BookReader(prefix, 1, verify=config.verify) as reader:
+        with BookReader(prefix, 1, verify=config.verify, naive=config.naive) as reader:
             assets = reader.assets()
             conn.send(("ready", None))
             conn.recv()  # "go"
