@@ -364,14 +364,18 @@ def _snapshot(
 ) -> ShmSnapshot:
     n = n_bids + n_asks
     view = memoryview(raw)
-    prices = view[L.PAYLOAD_OFFSET : L.PAYLOAD_OFFSET + 2 * n].cast("H").tolist()
     sizes_at = L.PAYLOAD_OFFSET + (2 * n + 7) // 8 * 8
-    sizes = view[sizes_at : sizes_at + 8 * n].cast("d").tolist()
+    prices = view[L.PAYLOAD_OFFSET : L.PAYLOAD_OFFSET + 2 * n].cast("H")
+    sizes = view[sizes_at : sizes_at + 8 * n].cast("d")
+    # Slice the views before converting: a depth-10 read of a deep book
+    # turns 20 levels into Python objects, not all of them.
     keep_bids = n_bids if depth is None else min(depth, n_bids)
     keep_asks = n_asks if depth is None else min(depth, n_asks)
-    bids = list(map(_new_tuple, repeat(PriceLevel), zip(prices[:keep_bids], sizes[:keep_bids], strict=True)))
+    bids = list(map(_new_tuple, repeat(PriceLevel),
+                    zip(prices[:keep_bids].tolist(), sizes[:keep_bids].tolist(), strict=True)))  # fmt: skip
+    end = n_bids + keep_asks
     asks = list(map(_new_tuple, repeat(PriceLevel),
-                    zip(prices[n_bids : n_bids + keep_asks], sizes[n_bids : n_bids + keep_asks], strict=True)))  # fmt: skip
+                    zip(prices[n_bids:end].tolist(), sizes[n_bids:end].tolist(), strict=True)))  # fmt: skip
     best_bid = _new_tuple(PriceLevel, (prices[0], sizes[0])) if n_bids else None
     best_ask = _new_tuple(PriceLevel, (prices[n_bids], sizes[n_bids])) if n_asks else None
     return ShmSnapshot(asset_id, bids, asks, best_bid, best_ask, levels, as_of_ns, now_ns - as_of_ns, version,
