@@ -70,6 +70,8 @@ assert DIR_HEADER.size == DIR_HEADER_BYTES
 # Word indexes (u64) of the header fields a reader polls without a lock.
 COUNT_WORD = 2
 SYNCED_WORD = 3
+DIR_CLOSED_AT = 52
+"""Byte offset of the header's ``closed`` flag (set by the writer's close)."""
 
 ENTRY_BYTES = 128
 ENTRY = struct.Struct("<IIQIH")

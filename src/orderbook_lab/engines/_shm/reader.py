@@ -142,8 +142,8 @@ class BookReader:
     8-byte loads, one copy, a crc32 (skipped with ``verify=False``) and a
     decode in C. ``naive=True`` skips every check (sequence words, counts,
     crc32) and just copies: the broken reader that experiment 4.2 runs
-    first, to show what a torn read is. ``clock`` must be the writers' clock (perf_counter by
-    default, or a shared ``ManualClock`` in tests).
+    first, to show what a torn read is. ``clock`` must be the writers'
+    clock (perf_counter by default, or a shared ``ManualClock`` in tests).
     """
 
     def __init__(

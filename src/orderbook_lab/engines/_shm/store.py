@@ -191,7 +191,7 @@ class BookStore:
             return
         self._closed = True
         try:
-            self._dir_view[52:56] = (1).to_bytes(4, "little")
+            self._dir_view[L.DIR_CLOSED_AT : L.DIR_CLOSED_AT + 4] = (1).to_bytes(4, "little")
         finally:
             arenas, self._arenas = self._arenas, []
             try:
@@ -242,13 +242,14 @@ class BookStore:
         """The worker-loop hook: publish every book ``messages`` touched,
         then ``mark_synced``. Returns the number of books published."""
         as_of = self.clock.now_ns() if as_of_ns is None else as_of_ns
-        touched = touched_assets(messages)
-        for asset_id in touched:
+        published = 0
+        for asset_id in touched_assets(messages):
             book = router.get(asset_id)
             if book is not None:
                 self.publish(book, as_of)
+                published += 1
         self.mark_synced(as_of)
-        return len(touched)
+        return published
 
     def mark_synced(self, as_of_ns: int | None = None) -> None:
         """Declare that every book of this writer is published as of
@@ -280,9 +281,10 @@ class BookStore:
         if entry is None:
             entry, name = self._new_entry(asset_id, levels)
         elif levels > entry.capacity:
+            capacity = L.class_for(levels)
+            slot = self._take_slot(capacity)  # may create an arena: before changing anything
             moved_from = (entry.slot, entry.capacity)
-            entry.capacity = L.class_for(levels)
-            entry.slot = self._take_slot(entry.capacity)
+            entry.slot, entry.capacity = slot, capacity
             entry.generation += 1
         entry.version += 1
         raw = L.encode_payload(
