@@ -339,6 +339,15 @@ def test_limits_are_errors_not_corruption(prefix):
         cleanup("obl-")
 
 
+def test_cleanup_removes_a_segment_its_creator_never_sized(prefix):
+    """A writer killed between shm_open and ftruncate leaves an empty file,
+    which SharedMemory cannot even open."""
+    empty = Path("/dev/shm") / f"{prefix}-w0-a7"
+    empty.touch()
+    assert cleanup(prefix) == [empty.name]
+    assert not empty.exists()
+
+
 def _hold_writer(conn, run: str) -> None:
     """A writer that publishes, reports its segments and waits to be killed."""
     store = BookStore(run)

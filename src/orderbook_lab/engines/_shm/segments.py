@@ -156,6 +156,11 @@ def cleanup(prefix: str) -> list[str]:
             shm = SharedMemory(name=name)
         except FileNotFoundError:
             continue
-        release(shm, unlink=True)
+        except ValueError:
+            # Empty: its creator died between shm_open and ftruncate, before
+            # registering it anywhere, so a plain unlink is the whole job.
+            (SHM_DIR / name).unlink(missing_ok=True)
+        else:
+            release(shm, unlink=True)
         removed.append(name)
     return removed
