@@ -79,20 +79,6 @@ def _report(config: RunConfig, stats: RunStats, books: dict, json_out, books_out
     _write_json(books_out, books)
 
 
-def _describe(config: RunConfig) -> str:
-    parts = [f"{config.messages:,} msgs" if config.messages else f"{config.duration_s}s",
-             f"{config.assets} assets", f"seed {config.seed}"]
-    if config.rate:
-        parts.append(f"rate {config.rate:g}/s")
-    if config.work_ms:
-        parts.append(f"work {config.work_ms:g} ms")
-    if config.io_ms:
-        parts.append(f"io {config.io_ms:g} ms")
-    if config.query_rate:
-        parts.append(f"queries {config.query_rate:g}/s")
-    return ", ".join(parts)
-
-
 @app.command()
 def run(
     phase: opt.Phase = None,
@@ -131,7 +117,7 @@ def run(
         **_async_fields(queue_size, backpressure, batch_size, batch_timeout_ms, offload, loop, jitter_ms, burst),
     )
     stats, books = _execute(config, config.synthetic_source(), config.engine)
-    _report(config, stats, books, json_out, books_out, f"{config.engine}: {_describe(config)}")
+    _report(config, stats, books, json_out, books_out, f"{config.engine}: {config.describe()}")
 
 
 @app.command()
@@ -184,7 +170,7 @@ def compare(
     for config in configs:
         stats, _books = _execute(config, config.synthetic_source(), f"phase {config.phase} ({config.engine})")
         runs.append((config, stats))
-    out.print(results_table(runs, f"compare: {_describe(base)}"))
+    out.print(results_table(runs, f"compare: {base.describe()}"))
     _write_json(json_out, {"runs": [stats.as_result(config) for config, stats in runs]})
 
 

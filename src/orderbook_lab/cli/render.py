@@ -31,7 +31,7 @@ def _label(config: RunConfig) -> str:
 def results_table(runs: Sequence[tuple[RunConfig, RunStats]], title: str) -> Table:
     """One column per run; with several runs, throughput gets a ratio to
     the first. Rows with nothing to say (no queries, no pacing) are left out."""
-    table = Table(title=title, title_justify="left", header_style="bold")
+    table = Table(title=title, title_justify="left", header_style="bold", min_width=len(title) + 2)
     table.add_column("metric", style="dim")
     for config, _ in runs:
         table.add_column(_label(config), justify="right")

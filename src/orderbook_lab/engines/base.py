@@ -62,7 +62,7 @@ class RunConfig:
 
     def source_config(self) -> SourceConfig:
         return SourceConfig(
-            messages=None if self.duration_s is not None and self.messages is None else self.messages,
+            messages=self.messages,
             assets=self.assets,
             seed=self.seed,
             popularity=self.popularity,
@@ -76,6 +76,23 @@ class RunConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def describe(self) -> str:
+        """The stream and the load in a few words, for titles and logs."""
+        parts = [
+            f"{self.messages:,} msgs" if self.messages else f"{self.duration_s:g} s",
+            f"{self.assets} assets",
+            f"seed {self.seed}",
+        ]
+        for label, value, unit in (
+            ("rate", self.rate, "/s"),
+            ("work", self.work_ms, " ms"),
+            ("io", self.io_ms, " ms"),
+            ("queries", self.query_rate, "/s"),
+        ):
+            if value:
+                parts.append(f"{label} {value:g}{unit}")
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)

@@ -73,8 +73,9 @@ class SyncEngine:
                 if io_s:
                     time.sleep(io_s)
                 started = pipeline.record(produced, started)
-            if queries.enabled:
-                self._answer_due_queries(queries, router, query_depth, clock)
+                if queries.enabled:  # between messages: the only gap one thread has
+                    self._answer_due_queries(queries, router, query_depth, clock)
+                    started = now()
             frames += 1
             if on_progress is not None and frames % _PROGRESS_EVERY == 0:
                 on_progress(pipeline.generated)

@@ -59,14 +59,5 @@ class Experiment:
 def measure(config: RunConfig, progress: Progress | None = None) -> RunStats:
     """One run of ``config`` on its synthetic stream."""
     if progress is not None:
-        progress(_describe(config))
+        progress(f"{config.engine}: {config.describe()}")
     return run_engine(create_engine(config), config.synthetic_source())
-
-
-def _describe(config: RunConfig) -> str:
-    fields = [f"engine={config.engine}", f"messages={config.messages}", f"assets={config.assets}"]
-    for name in ("rate", "work_ms", "io_ms", "query_rate"):
-        value = getattr(config, name)
-        if value:
-            fields.append(f"{name}={value:g}")
-    return " ".join(fields)
