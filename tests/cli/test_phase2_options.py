@@ -15,8 +15,22 @@ runner = CliRunner()
 
 def test_compare_phases_1_and_2_gives_one_document_with_the_same_books(tmp_path):
     out = tmp_path / "compare.json"
-    result = runner.invoke(app, ["compare", "--phases", "1,2", "--messages", "800", "--assets", "6",
-                                 "--batch-size", "16", "--json", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            "--phases",
+            "1,2",
+            "--messages",
+            "800",
+            "--assets",
+            "6",
+            "--batch-size",
+            "16",
+            "--json",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "vs sync" in result.output and "same books as sync" in result.output
     runs = json.loads(out.read_text())["runs"]
@@ -28,11 +42,34 @@ def test_compare_phases_1_and_2_gives_one_document_with_the_same_books(tmp_path)
 
 def test_run_records_every_phase_2_option(tmp_path):
     out = tmp_path / "run.json"
-    result = runner.invoke(app, [
-        "run", "--phase", "2", "--messages", "500", "--queue-size", "50", "--backpressure", "drop-oldest",
-        "--batch-size", "4", "--batch-timeout-ms", "0.5", "--loop", "asyncio", "--rate", "20000",
-        "--burst", "5", "--jitter-ms", "0.1", "--json", str(out),
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--phase",
+            "2",
+            "--messages",
+            "500",
+            "--queue-size",
+            "50",
+            "--backpressure",
+            "drop-oldest",
+            "--batch-size",
+            "4",
+            "--batch-timeout-ms",
+            "0.5",
+            "--loop",
+            "asyncio",
+            "--rate",
+            "20000",
+            "--burst",
+            "5",
+            "--jitter-ms",
+            "0.1",
+            "--json",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     document = json.loads(out.read_text())
     config = document["config"]
@@ -48,8 +85,9 @@ def test_replay_takes_the_same_options(tmp_path):
     feed = tmp_path / "feed.jsonl"
     assert runner.invoke(app, ["source", "--messages", "300", "--out", str(feed)]).exit_code == 0
     out = tmp_path / "replay.json"
-    result = runner.invoke(app, ["replay", str(feed), "--engine", "asyncio", "--queue-size", "7",
-                                 "--json", str(out)])
+    result = runner.invoke(
+        app, ["replay", str(feed), "--engine", "asyncio", "--queue-size", "7", "--json", str(out)]
+    )
     assert result.exit_code == 0, result.output
     document = json.loads(out.read_text())
     assert document["queue"]["capacity"] == 7
@@ -58,8 +96,16 @@ def test_replay_takes_the_same_options(tmp_path):
 
 @pytest.mark.parametrize(
     "args",
-    [["--queue-size", "0"], ["--backpressure", "drop-all"], ["--batch-size", "0"], ["--batch-timeout-ms", "-1"],
-     ["--offload", "gpu"], ["--loop", "trio"], ["--burst", "0"], ["--jitter-ms", "-2"]],
+    [
+        ["--queue-size", "0"],
+        ["--backpressure", "drop-all"],
+        ["--batch-size", "0"],
+        ["--batch-timeout-ms", "-1"],
+        ["--offload", "gpu"],
+        ["--loop", "trio"],
+        ["--burst", "0"],
+        ["--jitter-ms", "-2"],
+    ],
 )
 def test_bad_phase_2_options_exit_2(args):
     result = runner.invoke(app, ["run", "--phase", "2", "--messages", "10", *args])

@@ -54,10 +54,18 @@ def test_registered_as_phase_2():
         (40, 9, 2000, 0.0, 500, 2.0, "uvloop"),
     ],
 )
-def test_block_gives_the_same_books_as_sync(assets, seed, messages, io_ms, batch_size, batch_timeout_ms, loop):
+def test_block_gives_the_same_books_as_sync(
+    assets, seed, messages, io_ms, batch_size, batch_timeout_ms, loop
+):
     config = RunConfig(
-        messages=messages, assets=assets, seed=seed, io_ms=io_ms, batch_size=batch_size,
-        batch_timeout_ms=batch_timeout_ms, loop=loop, backpressure="block",
+        messages=messages,
+        assets=assets,
+        seed=seed,
+        io_ms=io_ms,
+        batch_size=batch_size,
+        batch_timeout_ms=batch_timeout_ms,
+        loop=loop,
+        backpressure="block",
     )
     s_stats, s_books, a_stats, a_books = _pair(config)
     assert a_stats.digest == s_stats.digest
@@ -69,23 +77,43 @@ def test_block_gives_the_same_books_as_sync(assets, seed, messages, io_ms, batch
 
 
 def _book(asset, market, bids=(("0.40", "10"),), asks=(("0.60", "10"),)):
-    return json.dumps({
-        "event_type": "book", "asset_id": asset, "market": market, "timestamp": "1",
-        "bids": [{"price": p, "size": s} for p, s in bids], "asks": [{"price": p, "size": s} for p, s in asks],
-    })
+    return json.dumps(
+        {
+            "event_type": "book",
+            "asset_id": asset,
+            "market": market,
+            "timestamp": "1",
+            "bids": [{"price": p, "size": s} for p, s in bids],
+            "asks": [{"price": p, "size": s} for p, s in asks],
+        }
+    )
 
 
 def _legacy_change(asset, price, size, side="BUY"):
     # 2024-08 flat format: no market field, so only the asset says where it goes.
-    return json.dumps({"event_type": "price_change", "asset_id": asset, "price": price, "size": size,
-                       "side": side, "timestamp": "2"})
+    return json.dumps(
+        {
+            "event_type": "price_change",
+            "asset_id": asset,
+            "price": price,
+            "size": size,
+            "side": side,
+            "timestamp": "2",
+        }
+    )
 
 
 def _change(market, *entries):
-    return json.dumps({
-        "event_type": "price_change", "market": market, "timestamp": "3",
-        "price_changes": [{"asset_id": a, "price": p, "size": s, "side": side} for a, p, s, side in entries],
-    })
+    return json.dumps(
+        {
+            "event_type": "price_change",
+            "market": market,
+            "timestamp": "3",
+            "price_changes": [
+                {"asset_id": a, "price": p, "size": s, "side": side} for a, p, s, side in entries
+            ],
+        }
+    )
 
 
 def test_multi_asset_messages_that_tie_two_lanes_keep_every_assets_order():
@@ -123,7 +151,9 @@ def test_offloaded_cpu_work_gives_the_same_books():
 def test_a_small_queue_under_load_drops_and_counts_every_drop(policy):
     # Flat out, the reader offers a message every turn of the loop while
     # each lane needs a millisecond per message: a 5-slot queue overflows.
-    config = RunConfig(engine="asyncio", messages=1500, assets=10, io_ms=1.0, queue_size=5, backpressure=policy)
+    config = RunConfig(
+        engine="asyncio", messages=1500, assets=10, io_ms=1.0, queue_size=5, backpressure=policy
+    )
     stats, _ = _run(config)
     reason = f"ingress:{policy}"
     assert stats.dropped[reason] > 0
@@ -138,7 +168,9 @@ def test_a_small_queue_under_load_drops_and_counts_every_drop(policy):
 
 
 def test_result_json_reports_queue_batching_and_loop():
-    config = phase_config(2, RunConfig(messages=500, assets=4, batch_size=8, batch_timeout_ms=0.5, queue_size=64))
+    config = phase_config(
+        2, RunConfig(messages=500, assets=4, batch_size=8, batch_timeout_ms=0.5, queue_size=64)
+    )
     stats, _ = _run(config)
     result = json.loads(json.dumps(stats.as_result(config)))
     assert result["engine"] == "asyncio" and result["phase"] == 2
@@ -217,8 +249,16 @@ def test_lifecycle_is_explicit():
 
 @pytest.mark.parametrize(
     "field",
-    [{"queue_size": 0}, {"batch_size": 0}, {"backpressure": "drop-all"}, {"offload": "gpu"},
-     {"loop": "trio"}, {"burst": 0}, {"batch_timeout_ms": -1.0}, {"jitter_ms": -1.0}],
+    [
+        {"queue_size": 0},
+        {"batch_size": 0},
+        {"backpressure": "drop-all"},
+        {"offload": "gpu"},
+        {"loop": "trio"},
+        {"burst": 0},
+        {"batch_timeout_ms": -1.0},
+        {"jitter_ms": -1.0},
+    ],
 )
 def test_bad_options_are_refused_before_anything_starts(field):
     with pytest.raises(ValueError):

@@ -55,7 +55,9 @@ def test_drop_newest_refuses_what_does_not_fit_and_counts_each():
     dropped = []
 
     async def scenario():
-        queue = BoundedQueue(3, "drop-newest", name="ingress", on_drop=lambda item, why: dropped.append((item, why)))
+        queue = BoundedQueue(
+            3, "drop-newest", name="ingress", on_drop=lambda item, why: dropped.append((item, why))
+        )
         accepted = [await queue.put(n) for n in range(10)]
         queue.close()
         return accepted, await queue.get_batch(100), queue.stats()

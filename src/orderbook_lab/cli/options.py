@@ -1,6 +1,6 @@
 """Every CLI option, defined once and shared by run, compare and replay."""
 
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -22,18 +22,18 @@ class CodecName(str, Enum):
     msgspec = "msgspec"
 
 
-class BackpressureName(str, Enum):
+class BackpressureName(StrEnum):
     block = "block"
     drop_newest = "drop-newest"
     drop_oldest = "drop-oldest"
 
 
-class OffloadName(str, Enum):
+class OffloadName(StrEnum):
     none = "none"
     thread = "thread"
 
 
-class LoopName(str, Enum):
+class LoopName(StrEnum):
     uvloop = "uvloop"
     asyncio = "asyncio"
 
@@ -123,7 +123,7 @@ Offload = Annotated[
                  help="Where --work-ms runs: on the event loop (none) or in a thread pool (thread)."),
 ]
 Loop = Annotated[
-    Optional[LoopName],
+    LoopName | None,
     typer.Option("--loop", rich_help_panel=_ASYNC,
                  help="Event loop \\[default: uvloop when installed, else asyncio].", show_default=False),
 ]

@@ -263,7 +263,10 @@ class AsyncioEngine:
         if self._pipeline is None:
             raise RuntimeError("engine never started")
         return self._pipeline.stats(
-            self.name, self._source, startup_s=self._startup_s, shutdown_s=self._shutdown_s,
+            self.name,
+            self._source,
+            startup_s=self._startup_s,
+            shutdown_s=self._shutdown_s,
             extra=self._extra(),
         )
 
@@ -278,13 +281,17 @@ class AsyncioEngine:
         config, pipeline = self.config, self._pipeline
         assert pipeline is not None
         ingress: BoundedQueue[_Item] = BoundedQueue(
-            config.queue_size, config.backpressure, name="ingress", clock=self.clock,
+            config.queue_size,
+            config.backpressure,
+            name="ingress",
+            clock=self.clock,
             on_drop=lambda _item, reason: pipeline.drop(reason),
         )
         self._ingress = ingress
         executor = (
             ThreadPoolExecutor(_OFFLOAD_THREADS, thread_name_prefix="offload")
-            if self._offloaded is not None else None
+            if self._offloaded is not None
+            else None
         )
         processed = asyncio.Event()
         try:
@@ -295,7 +302,9 @@ class AsyncioEngine:
                     tasks.create_task(self._query_clients(tasks, processed), name="query-clients")
         except BaseException:
             # Cancelled by a failure (or Ctrl-C): what was in flight is lost, and counted.
-            unfinished = pipeline.generated - pipeline.invalid - pipeline.processed - sum(pipeline.dropped.values())
+            unfinished = (
+                pipeline.generated - pipeline.invalid - pipeline.processed - sum(pipeline.dropped.values())
+            )
             if unfinished > 0:
                 pipeline.drop("aborted", unfinished)
             raise
@@ -338,7 +347,9 @@ class AsyncioEngine:
         try:
             async with asyncio.TaskGroup() as lane_tasks:
                 lanes = self._lanes = _Lanes(
-                    lambda lane: lane_tasks.create_task(self._work_lane(lane, executor), name=f"lane{lane.index}"),
+                    lambda lane: lane_tasks.create_task(
+                        self._work_lane(lane, executor), name=f"lane{lane.index}"
+                    ),
                     self.clock,
                 )
                 try:
