@@ -380,6 +380,7 @@ class AsyncioEngine:
         offloaded = self._offloaded
         loop = asyncio.get_running_loop()
         get = lane.queue.get
+        yield_each = not io_s and executor is None  # otherwise an await already gave way
         while True:
             try:
                 produced, message = await get()
@@ -395,6 +396,11 @@ class AsyncioEngine:
             lane.pending -= 1
             if not lane.pending:
                 lane.idle.set()
+            if yield_each:
+                # get() does not suspend while the lane has a backlog: without
+                # this, one lane would run its whole queue (8 messages of CPU
+                # work) before a query or another lane got a turn.
+                await asyncio.sleep(0)
 
     async def _query_clients(self, tasks: asyncio.TaskGroup, processed: asyncio.Event) -> None:
         """Start one query task per due time until processing is done."""
