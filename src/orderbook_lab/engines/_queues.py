@@ -125,6 +125,7 @@ class BoundedQueue(Generic[T]):
         self._on_drop = on_drop
         self._items: deque[tuple[int, T]] = deque()
         self._getters: deque[asyncio.Future[None]] = deque()
+        self._batchers: list[tuple[int, asyncio.Future[None]]] = []  # (items awaited, waiter)
         self._putters: deque[asyncio.Future[None]] = deque()
         self._closed = False
         self.high_water = 0
@@ -181,6 +182,10 @@ class BoundedQueue(Generic[T]):
         """No more puts. Getters take what is left, then get ``QueueClosed``;
         producers waiting for room get ``QueueClosed``. Idempotent."""
         self._closed = True
+        for _count, batcher in self._batchers:
+            if not batcher.done():
+                batcher.set_result(None)
+        self._batchers.clear()
         for waiters in (self._getters, self._putters):
             while waiters:
                 waiter = waiters.popleft()
@@ -221,15 +226,13 @@ class BoundedQueue(Generic[T]):
         batch = [await self.get()]
         self._take_ready(batch, max_items)
         if len(batch) < max_items and timeout_s > 0 and not self._closed:
+            # Sleep until the rest of the batch is queued (or the deadline, or
+            # close): one wake-up per batch, not one per arriving item.
             deadline = asyncio.get_running_loop().time() + timeout_s
             with suppress(TimeoutError):
                 async with asyncio.timeout_at(deadline):
-                    while len(batch) < max_items:
-                        if not self._items:
-                            if self._closed:
-                                break
-                            await self._wait_for_item()
-                        self._take_ready(batch, max_items)
+                    await self._wait_for_items(max_items - len(batch))
+            self._take_ready(batch, max_items)
         return batch
 
     # ------------------------------------------------------------ numbers
@@ -261,6 +264,8 @@ class BoundedQueue(Generic[T]):
         if len(items) > self.high_water:
             self.high_water = len(items)
         _wake_one(self._getters)
+        if self._batchers:
+            self._wake_batchers()
 
     def _pop(self) -> T:
         entered, item = self._items.popleft()
@@ -309,6 +314,30 @@ class BoundedQueue(Generic[T]):
         if self._closed:
             raise QueueClosed(f"{self.name} was closed while a producer waited")
         self._put_wait.record(self._now() - began)
+
+    def _wake_batchers(self) -> None:
+        depth = len(self._items)
+        waiting = []
+        for count, batcher in self._batchers:
+            if depth >= count and not batcher.done():
+                batcher.set_result(None)
+            elif not batcher.done():
+                waiting.append((count, batcher))
+        self._batchers = waiting
+
+    async def _wait_for_items(self, count: int) -> None:
+        """Until ``count`` items are queued, or the queue is closed."""
+        if len(self._items) >= count or self._closed:
+            return
+        batcher = asyncio.get_running_loop().create_future()
+        entry = (count, batcher)
+        self._batchers.append(entry)
+        try:
+            await batcher
+        finally:
+            batcher.cancel()
+            with suppress(ValueError):
+                self._batchers.remove(entry)
 
     async def _wait_for_item(self) -> None:
         getter = asyncio.get_running_loop().create_future()
