@@ -77,8 +77,8 @@ _MAX_LANES = 512
 (fewer overlapping waits, never a wrong order)."""
 
 _OFFLOAD_THREADS = 4
-"""Threads for ``--offload thread``: one per core here and a spare. More
-would only queue on the GIL."""
+"""Threads for ``--offload thread``. A small pool: Python code in them takes
+turns on the GIL, so more threads would only queue for it."""
 
 _MAX_QUERIES_IN_FLIGHT = 64
 """Query tasks alive at once; past that, query clients wait (and the wait
