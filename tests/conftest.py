@@ -8,6 +8,11 @@ tests/core/test_parser.py says what each line is and what it must become.
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# The machine is shared and noisy: a slow example is not a failure.
+settings.register_profile("lab", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("lab")
 
 _FIXTURES = Path(__file__).parent / "fixtures"
 

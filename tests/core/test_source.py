@@ -163,6 +163,23 @@ def test_the_stream_has_every_kind_of_event():
             assert bid.price < ask.price  # the simulator never crosses a book
 
 
+@pytest.mark.parametrize(
+    ("seed", "assets", "popularity"), [(1, 1, "uniform"), (2, 5, "zipf"), (3, 12, "uniform"), (4, 9, "zipf")]
+)
+def test_the_simulator_never_crosses_a_book_or_contradicts_itself(seed, assets, popularity):
+    router = MessageRouter()
+    config = SourceConfig(messages=1500, assets=assets, seed=seed, popularity=popularity)
+    for line_no, text in enumerate(MessageSource.synthetic(config).wire_lines(), 1):
+        for item in parse_line(text, line_no):
+            assert not isinstance(item, Rejection), item
+            router.apply(item)
+        for asset in router.assets():
+            bid, ask = router.get(asset).best_bid(), router.get(asset).best_ask()
+            assert bid is None or ask is None or bid.price < ask.price, (line_no, asset)
+    stats = router.stats()
+    assert (stats.best_mismatches, stats.absent_removals, stats.orphan_updates) == (0, 0, 0)
+
+
 def _updates_per_market(popularity: str) -> list[int]:
     objects = _messages(_lines(messages=4000, assets=20, seed=5, popularity=popularity))
     order = list(dict.fromkeys(o["market"] for o in objects[:20]))  # markets in creation order
