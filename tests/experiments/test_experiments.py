@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from orderbook_lab.experiments import EXPERIMENTS, Experiment, Report, Table, run_experiment
+from orderbook_lab.experiments import EXPERIMENTS, Experiment, Report, Table, lesson_files, run_experiment
 
 
 def _numbers(report: Report) -> list[tuple[str, float]]:
@@ -71,41 +71,60 @@ def test_quick_run_has_filled_tables_and_findings(reports, experiment_id):
     assert report.as_dict()["id"] == experiment_id
 
 
+def _column(table: Table, name: str) -> list:
+    """The values of the column called ``name`` (or, failing that, the one
+    column whose name starts with it): tests do not pin column order."""
+    names = [c for c in table.columns if c == name] or [c for c in table.columns if c.startswith(name)]
+    assert len(names) == 1, f"{table.title}: no single column {name!r} in {table.columns}"
+    index = table.columns.index(names[0])
+    return [row[index] for row in table.rows]
+
+
+def _only_table(report: Report) -> Table:
+    [table] = report.tables
+    return table
+
+
 def test_rate_sweep_shape(reports):
-    [table] = reports["1.1"].tables
-    assert len(table.columns) == 6
-    offered = [row[0] for row in table.rows]
+    table = _only_table(reports["1.1"])
+    offered = _column(table, "offered (msg/s)")
     assert offered == sorted(offered) and len(offered) >= 3
-    assert all(row[1] > 0 for row in table.rows)  # achieved msg/s
-    assert all(row[2] <= row[3] <= row[4] for row in table.rows)  # p50 <= p99 <= max
+    assert all(x > 0 for x in _column(table, "achieved (msg/s)"))
+    p50s, p99s, maxes = (_column(table, f"latency {q} (ms)") for q in ("p50", "p99", "max"))
+    assert all(a <= b <= c for a, b, c in zip(p50s, p99s, maxes, strict=True))
 
 
 def test_work_sweep_shape(reports):
-    [table] = reports["1.2"].tables
-    assert len(table.columns) == 5
-    for work_ms, ideal, measured, efficiency, _overhead in table.rows:
-        assert work_ms > 0
-        assert ideal == pytest.approx(1000 / work_ms, rel=0.01)
-        assert measured > 0
-        assert efficiency == pytest.approx(100 * measured / ideal, abs=0.2)
+    table = _only_table(reports["1.2"])
+    ideal = _column(table, "1 / work (msg/s)")
+    measured = _column(table, "measured (msg/s)")
+    [percent_name] = [c for c in table.columns if "%" in c]
+    percent = _column(table, percent_name)
+    work = _column(table, table.columns[0])  # the variable swept comes first
+    for work_ms, ideal_rate, measured_rate, share in zip(work, ideal, measured, percent, strict=True):
+        assert measured_rate > 0
+        if work_ms:
+            assert ideal_rate == pytest.approx(1000 / work_ms, rel=0.01)
+            assert share == pytest.approx(100 * measured_rate / ideal_rate, abs=0.2)
 
 
 def test_queries_shape(reports):
-    [table] = reports["1.3"].tables
-    assert len(table.columns) == 6
-    for _work, msgs_per_s, queries, p50, p99, q_max in table.rows:
-        assert msgs_per_s > 0 and queries > 0
-        assert p50 <= p99 <= q_max
+    table = _only_table(reports["1.3"])
+    assert all(x > 0 for x in _column(table, "msg/s"))
+    assert all(x > 0 for x in _column(table, "queries"))
+    p50s, p99s, maxes = (_column(table, f"query {q} (µs)") for q in ("p50", "p99", "max"))
+    assert all(a <= b <= c for a, b, c in zip(p50s, p99s, maxes, strict=True))
 
 
 def test_asset_sweep_shape(reports):
-    [table] = reports["1.4"].tables
-    assert len(table.columns) == 5
-    assets = [row[0] for row in table.rows]
+    table = _only_table(reports["1.4"])
+    assets = _column(table, "assets")
     assert assets == sorted(assets) and len(assets) >= 2
-    for count, snapshots, msgs_per_s, p50, p99 in table.rows:
-        assert snapshots >= count  # every book starts with a snapshot
-        assert msgs_per_s > 0 and 0 < p50 <= p99
+    snapshots = _column(table, "snapshot messages")
+    assert all(s >= a for s, a in zip(snapshots, assets, strict=True))  # every book starts with one
+    assert all(x > 0 for x in _column(table, "msg/s"))
+    p50s, p99s = _column(table, "processing p50 (µs)"), _column(table, "processing p99 (µs)")
+    assert all(0 < a <= b for a, b in zip(p50s, p99s, strict=True))
 
 
 def test_table_refuses_a_row_of_the_wrong_width():
@@ -113,3 +132,17 @@ def test_table_refuses_a_row_of_the_wrong_width():
     table.add(1, 2)
     with pytest.raises(ValueError, match="2 columns"):
         table.add(1, 2, 3)
+
+
+def test_every_experiment_a_lesson_names_is_registered():
+    lessons = lesson_files()
+    if not lessons:
+        pytest.skip("no lessons/ directory in this checkout")
+    for number, path in sorted(lessons.items()):
+        text = path.read_text(encoding="utf-8")
+        assert text.startswith("# "), f"{path.name}: the first line is the title"
+        named = set(re.findall(r"orderbook-lab experiment (\d+\.\d+)", text))
+        assert named <= set(EXPERIMENTS), f"{path.name} names unregistered experiments"
+        # Each lesson's own experiments are named in it, so a reader can run them.
+        own = {e for e in EXPERIMENTS if e.split(".")[0] == str(number)}
+        assert own <= named, f"{path.name} does not name {sorted(own - named)}"
