@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..core.clock import SYSTEM_CLOCK, Clock
+from .asyncio import AsyncioEngine
 from .base import Engine, ProgressCallback, RunConfig, RunStats, run_engine
 from .sync import SyncEngine
 
@@ -29,11 +30,13 @@ EngineFactory = Callable[..., Engine]
 
 ENGINES: dict[str, EngineFactory] = {
     "sync": SyncEngine,
+    "asyncio": AsyncioEngine,
 }
 """Engine name (``--engine``) to its class."""
 
 PHASES: dict[int, dict[str, object]] = {
     1: {"engine": "sync"},
+    2: {"engine": "asyncio"},
 }
 """Phase number (``--phase``) to the options it presets."""
 
