@@ -28,7 +28,7 @@ err = Console(stderr=True)
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)  # one line, however narrow
     return typer.Exit(2)
 
 
@@ -42,6 +42,15 @@ def _config(phase, engine, **fields) -> RunConfig:
         return phase_config(phase or 1, base)
     except KeyError as error:
         raise typer.BadParameter(error.args[0], param_hint="'--phase'") from None
+
+
+def _async_fields(queue_size, backpressure, batch_size, batch_timeout_ms, offload, loop, jitter_ms, burst) -> dict:
+    """The phase 2 options as RunConfig fields (other engines ignore them)."""
+    return dict(
+        queue_size=queue_size, backpressure=backpressure.value, batch_size=batch_size,
+        batch_timeout_ms=batch_timeout_ms, offload=offload.value, loop=loop.value if loop else None,
+        jitter_ms=jitter_ms, burst=burst,
+    )
 
 
 def _write_json(path: Optional[Path], document: object) -> None:
@@ -95,8 +104,16 @@ def run(
     query_rate: opt.QueryRate = 0.0,
     processes: opt.Processes = None,
     codec: opt.Codec = opt.CodecName.pickle,
-    ipc_batch: opt.IpcBatch = 64,
-    query_timeout_ms: opt.QueryTimeoutMs = 1000.0,
+    queue_size: opt.QueueSize = RunConfig.queue_size,
+    backpressure: opt.Backpressure = opt.BackpressureName.block,
+    batch_size: opt.BatchSize = RunConfig.batch_size,
+    batch_timeout_ms: opt.BatchTimeoutMs = RunConfig.batch_timeout_ms,
+    offload: opt.Offload = opt.OffloadName.none,
+    loop: opt.Loop = None,
+    jitter_ms: opt.JitterMs = RunConfig.jitter_ms,
+    burst: opt.Burst = RunConfig.burst,
+    ipc_batch: opt.IpcBatch = RunConfig.ipc_batch,
+    query_timeout_ms: opt.QueryTimeoutMs = RunConfig.query_timeout_ms,
     routing: opt.Routing = opt.RoutingName.directory,
     json_out: opt.JsonOut = None,
     books_out: opt.BooksOut = None,
@@ -110,6 +127,7 @@ def run(
         messages=messages if messages is not None or duration is not None else 10_000,
         duration_s=duration, rate=rate, assets=assets, seed=seed, popularity=popularity.value,
         work_ms=work_ms, io_ms=io_ms, query_rate=query_rate, processes=processes, codec=codec.value,
+        **_async_fields(queue_size, backpressure, batch_size, batch_timeout_ms, offload, loop, jitter_ms, burst),
         ipc_batch=ipc_batch, query_timeout_ms=query_timeout_ms, routing=routing.value,
     )
     stats, books = _execute(config, config.synthetic_source(), config.engine)
@@ -130,8 +148,16 @@ def compare(
     query_rate: opt.QueryRate = 0.0,
     processes: opt.Processes = None,
     codec: opt.Codec = opt.CodecName.pickle,
-    ipc_batch: opt.IpcBatch = 64,
-    query_timeout_ms: opt.QueryTimeoutMs = 1000.0,
+    queue_size: opt.QueueSize = RunConfig.queue_size,
+    backpressure: opt.Backpressure = opt.BackpressureName.block,
+    batch_size: opt.BatchSize = RunConfig.batch_size,
+    batch_timeout_ms: opt.BatchTimeoutMs = RunConfig.batch_timeout_ms,
+    offload: opt.Offload = opt.OffloadName.none,
+    loop: opt.Loop = None,
+    jitter_ms: opt.JitterMs = RunConfig.jitter_ms,
+    burst: opt.Burst = RunConfig.burst,
+    ipc_batch: opt.IpcBatch = RunConfig.ipc_batch,
+    query_timeout_ms: opt.QueryTimeoutMs = RunConfig.query_timeout_ms,
     routing: opt.Routing = opt.RoutingName.directory,
     json_out: opt.JsonOut = None,
 ) -> None:
@@ -149,6 +175,7 @@ def compare(
         messages=messages if messages is not None or duration is not None else 10_000,
         duration_s=duration, rate=rate, assets=assets, seed=seed, popularity=popularity.value,
         work_ms=work_ms, io_ms=io_ms, query_rate=query_rate, processes=processes, codec=codec.value,
+        **_async_fields(queue_size, backpressure, batch_size, batch_timeout_ms, offload, loop, jitter_ms, burst),
         ipc_batch=ipc_batch, query_timeout_ms=query_timeout_ms, routing=routing.value,
     )
     configs = []
@@ -177,8 +204,16 @@ def replay(
     query_rate: opt.QueryRate = 0.0,
     processes: opt.Processes = None,
     codec: opt.Codec = opt.CodecName.pickle,
-    ipc_batch: opt.IpcBatch = 64,
-    query_timeout_ms: opt.QueryTimeoutMs = 1000.0,
+    queue_size: opt.QueueSize = RunConfig.queue_size,
+    backpressure: opt.Backpressure = opt.BackpressureName.block,
+    batch_size: opt.BatchSize = RunConfig.batch_size,
+    batch_timeout_ms: opt.BatchTimeoutMs = RunConfig.batch_timeout_ms,
+    offload: opt.Offload = opt.OffloadName.none,
+    loop: opt.Loop = None,
+    jitter_ms: opt.JitterMs = RunConfig.jitter_ms,
+    burst: opt.Burst = RunConfig.burst,
+    ipc_batch: opt.IpcBatch = RunConfig.ipc_batch,
+    query_timeout_ms: opt.QueryTimeoutMs = RunConfig.query_timeout_ms,
     routing: opt.Routing = opt.RoutingName.directory,
     json_out: opt.JsonOut = None,
     books_out: opt.BooksOut = None,
@@ -190,6 +225,7 @@ def replay(
     config = _config(
         phase, engine, messages=None, rate=rate, work_ms=work_ms, io_ms=io_ms,
         query_rate=query_rate, processes=processes, codec=codec.value,
+        **_async_fields(queue_size, backpressure, batch_size, batch_timeout_ms, offload, loop, jitter_ms, burst),
         ipc_batch=ipc_batch, query_timeout_ms=query_timeout_ms, routing=routing.value,
     )
     source = MessageSource.from_file(file, rate=rate)

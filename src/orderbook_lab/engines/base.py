@@ -49,6 +49,16 @@ class RunConfig:
     query_depth: int = 10
     processes: int | None = None
     codec: Literal["pickle", "msgspec"] = "pickle"
+    # Phase 2 (asyncio): the ingress queue and its policy, batching, where
+    # CPU work runs, which event loop, and how the network delivers frames.
+    queue_size: int = 1000
+    backpressure: Literal["block", "drop-newest", "drop-oldest"] = "block"
+    batch_size: int = 64
+    batch_timeout_ms: float = 0.0
+    offload: Literal["none", "thread"] = "none"
+    loop: Literal["uvloop", "asyncio"] | None = None
+    jitter_ms: float = 0.0
+    burst: int = 1
     ipc_batch: int = 64
     """Messages per IPC frame to one worker (process and thread engines)."""
     query_timeout_ms: float = 1000.0
