@@ -46,3 +46,16 @@ def test_drain_and_stop():
         1,
     )
     assert list(report.books) == ["a"]
+
+
+def test_after_frame_sees_the_messages_of_its_frame():
+    seen = []
+
+    class Publishing(WorkerCore):
+        def after_frame(self, messages):
+            seen.append([getattr(m, "asset_id", None) for m in messages])
+
+    core = Publishing(0, RunConfig(), clock=ManualClock())
+    core.handle(([(0, True, _book("a")), (0, True, _book("b"))], []), 0)
+    core.handle(([], [Drain(1)]), 0)
+    assert seen == [["a", "b"], []]

@@ -19,19 +19,23 @@ the answers to the frame's queries, the drain token and, after ``Stop``,
 the worker's final ``WorkerReport``.
 
 ``WorkerCore.after_frame`` is the hook for engines whose workers do more
-than answer (phase 4 publishes each book to shared memory there).
+than answer: it gets the frame's messages (phase 4 publishes the books they
+touched to shared memory there). An engine runs its own core by setting
+``MultiprocessingEngine.core_factory`` to a ``WorkerCore`` subclass.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import msgspec
 
 from ..core.book import BookView
 from ..core.clock import SYSTEM_CLOCK, Clock
+from ..core.messages import Message
 from ..core.metrics import LatencyHistogram
 from ..core.router import RouterStats
 from ._pipeline import Pipeline
@@ -177,13 +181,16 @@ class WorkerCore:
                 drained = control.token
             elif kind is Stop:
                 stop = True
-        self.after_frame()
+        self.after_frame(message for _, _, message in updates)
         self.busy_ns += now() - began
         report = self.report() if stop else None
         return Reply(self.worker, len(updates), answers, drained, report), stop
 
-    def after_frame(self) -> None:
-        """Called after every frame; nothing here (phase 4 publishes books)."""
+    def after_frame(self, messages: Iterator[Message]) -> None:
+        """Called after every frame with the messages (parts) it applied,
+        before its reply is sent; nothing here. Phase 4 publishes the books
+        they touched (``BookStore.publish_touched(self.pipeline.router,
+        messages)``), so a reader never sees a book older than its answer."""
 
     def report(self) -> WorkerReport:
         pipeline = self.pipeline

@@ -89,7 +89,15 @@ class MultiprocessingEngine(PoolEngine):
             process = context.Process(
                 target=_worker_main,
                 name=f"orderbook-lab-worker-{worker}",
-                args=(worker, self.config, per_ms, inbox_r, reply_w, type(self).core_factory),
+                args=(
+                    worker,
+                    self.config,
+                    per_ms,
+                    inbox_r,
+                    reply_w,
+                    type(self).core_factory,
+                    self._core_kwargs(worker),
+                ),
                 daemon=True,
             )
             self._processes.append(process)
@@ -101,6 +109,11 @@ class MultiprocessingEngine(PoolEngine):
             reply_w.close()
         self._reader = threading.Thread(target=self._read_replies, name="orderbook-lab-replies", daemon=True)
         self._reader.start()
+
+    def _core_kwargs(self, worker: int) -> dict:
+        """Extra keyword arguments for ``core_factory`` in worker ``worker``
+        (picklable; none here). Phase 4 passes its segment names this way."""
+        return {}
 
     # ------------------------------------------------------------ the wire
 
@@ -231,13 +244,14 @@ def _worker_main(
     inbox: Connection,
     replies: Connection,
     core_factory: type[WorkerCore],
+    core_kwargs: dict,
 ) -> None:
     """A worker process: apply frames until ``Stop`` or until the parent is
     gone. Ctrl-C reaches the whole process group; only the parent acts on
     it, by closing the pipes, so workers ignore SIGINT."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     codec = get_codec(config.codec)
-    core = core_factory(worker, config, per_ms)
+    core = core_factory(worker, config, per_ms, **core_kwargs)
     now = time.perf_counter_ns
     try:
         replies.send_bytes(codec.encode(Ready(worker, os.getpid())))
