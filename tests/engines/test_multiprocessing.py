@@ -167,7 +167,9 @@ def test_scheduled_queries_are_answered_and_timed_in_segments(make_engine):
     assert set(breakdown) == {*segments, "total"}
     assert all(breakdown[name]["max"] > 0 for name in segments)
     # Each query's four segments add up to its latency, so the means do too.
-    assert sum(breakdown[name]["mean"] for name in segments) == pytest.approx(breakdown["total"]["mean"], abs=0.01)
+    assert sum(breakdown[name]["mean"] for name in segments) == pytest.approx(
+        breakdown["total"]["mean"], abs=0.01
+    )
 
 
 def test_stop_is_idempotent_and_leaves_no_process(make_engine):
