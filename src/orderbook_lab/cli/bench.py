@@ -1,0 +1,84 @@
+"""``orderbook-lab bench book|codec|ipc``: run a bench, print its table.
+
+The measuring lives in ``orderbook_lab.bench``; this module only turns its
+reports into rich tables (units in the headers, a ratio column) and JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ..bench import book as book_bench
+from . import options as opt
+from .app import _write_json, err, out
+
+bench_app = typer.Typer(
+    help="Benchmarks with seeded data, fresh worker processes and medians: book, codec, ipc.",
+    no_args_is_help=True,
+)
+
+Quick = Annotated[
+    bool, typer.Option("--quick", help="Small stream, one worker per contender: shape, not precision (CI runs it).")
+]
+
+
+def _progress(text: str) -> None:
+    err.print(f"  {text}", highlight=False)
+
+
+def _footer(python: str, machine: str, command: str, samples: int) -> str:
+    return f"{command}: medians of {samples} samples per contender\n{python} on {machine}"
+
+
+def _ns(x: float) -> str:
+    return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
+
+
+def book_table(report: book_bench.BookReport, command: str) -> Table:
+    """One row per contender; the ratio column divides by ``order-book``."""
+    table = Table(
+        title=f"bench book: {report.stream.describe()}",
+        title_justify="left",
+        header_style="bold",
+        caption=_footer(report.python, report.machine, command,
+                        report.timing.repeats * report.timing.processes),
+        caption_justify="left",
+    )
+    table.add_column("contender", no_wrap=True)
+    for column in ("update\n(ns)", "vs\norder-book", "write only\n(ns)", "best bid+ask\n(ns)", "depth(10)\n(µs)"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for r in report.results:
+        ratio = "-" if r.vs_reference is None else f"{r.vs_reference:.2f}x"
+        table.add_row(r.name, _ns(r.ns_per_update), ratio, _ns(r.ns_per_write), _ns(r.ns_per_best),
+                      f"{r.us_per_depth10:.2f}")
+    return table
+
+
+@bench_app.command("book")
+def book(json_out: opt.JsonOut = None, quick: Quick = False) -> None:
+    """The order book against a naive SortedDict and the order-book C extension.
+
+    update = one level change, then a read of the best bid and ask (the feed
+    sends them with every change); the C extension sorts lazily at that read.
+    """
+    err.print(f"[bold]bench book[/bold]{' (quick)' if quick else ''}", highlight=False)
+    report = book_bench.run_book_bench(quick=quick, progress=_progress)
+    for name, reason in report.skipped:
+        err.print(f"skipped {name}: {reason}", highlight=False)
+    command = "orderbook-lab bench book" + (" --quick" if quick else "")
+    out.print(book_table(report, command))
+    if not report.same_books:
+        err.print("[red]warning:[/red] the contenders ended with different books", highlight=False)
+    _write_json(json_out, report.as_dict())
+
+
+@bench_app.command("ipc")
+def ipc(json_out: opt.JsonOut = None, quick: Quick = False) -> None:
+    """Serialization between processes (pickle vs msgspec): arrives with phase 3."""
+    out.print("bench ipc: not built yet. It measures pickle vs msgspec round trips of message batches "
+              "through a multiprocessing pipe, and arrives with phase 3 (the multiprocessing engine).",
+              highlight=False)
+    _write_json(json_out, {"bench": "ipc", "status": "not built yet: arrives with phase 3", "results": []})
