@@ -124,17 +124,27 @@ class MessageRouter:
 
     def _apply_changes(self, message: PriceChangeMessage) -> None:
         books = self._books
-        last_seen = {}
-        for change in message.changes:
+        changes = message.changes
+        for change in changes:
             book = books.get(change.asset_id)
             if book is None:
                 book = self.book(change.asset_id)
             if not book.has_snapshot:
                 self.orphan_updates += 1
             book.apply_change(change.side, change.price, change.size)
-            last_seen[change.asset_id] = change
-        for asset_id, change in last_seen.items():
-            books[asset_id].check_best(change.best_bid, change.best_ask)
+        # Check each asset's book against the feed's best prices once, after
+        # all of the message's changes, with that asset's last change.
+        if len(changes) == 1:
+            change = changes[0]
+            book.check_best(change.best_bid, change.best_ask)
+        elif len(changes) == 2 and changes[0].asset_id != changes[1].asset_id:  # YES and NO
+            first, second = changes
+            books[first.asset_id].check_best(first.best_bid, first.best_ask)
+            book.check_best(second.best_bid, second.best_ask)
+        else:
+            last_seen = {change.asset_id: change for change in changes}
+            for asset_id, change in last_seen.items():
+                books[asset_id].check_best(change.best_bid, change.best_ask)
 
     def query(self, asset_id: str, depth: int = 10) -> BookView | None:
         """The top of one book (see ``StateMachine.snapshot``), or ``None``."""

@@ -59,6 +59,8 @@ class RunConfig:
     loop: Literal["uvloop", "asyncio"] | None = None
     jitter_ms: float = 0.0
     burst: int = 1
+    metrics: bool = True
+    """Latency histograms on; off only to measure what they cost (bench codec)."""
 
     def source_config(self) -> SourceConfig:
         return SourceConfig(
