@@ -97,6 +97,16 @@ def parse_line(text: str | bytes, line_no: int = 0) -> list[Parsed]:
         return [Rejection(line_no, f"not JSON: {reason}")]
     if type(decoded) is list:
         return [parse_object(item, line_no, index) for index, item in enumerate(decoded)]
+    if type(decoded) is dict:  # one message: try its fast builder before parse_object's checks
+        event_type = decoded.get("event_type")
+        fast = _FAST_BUILDERS.get(event_type) if type(event_type) is str else None
+        if fast is not None:
+            try:
+                message = fast(decoded)
+            except (TypeError, ValueError):
+                message = None
+            if message is not None:
+                return [message]
     return [parse_object(decoded, line_no)]
 
 
@@ -381,8 +391,17 @@ def _fast_price_change(obj: dict) -> PriceChangeMessage | None:
     entries = obj.get("price_changes")
     if type(entries) is not list or not entries:
         return None
-    header = _fast_header(obj)
-    if header is None:
+    market = obj.get("market")  # _fast_header, inlined: this runs per message
+    if market is None:
+        market = ""
+    elif type(market) is not str or not market:
+        return None
+    timestamp = obj.get("timestamp")
+    if type(timestamp) is str and timestamp:
+        timestamp = int(timestamp)
+    elif timestamp is None or timestamp == "":
+        timestamp = 0
+    else:
         return None
     prices, bests, sides = _PRICE_TICKS, _BEST_TICKS, _SIDES
     changes = []
@@ -422,7 +441,7 @@ def _fast_price_change(obj: dict) -> PriceChangeMessage | None:
         else:
             best_ask = None
         append(PriceChange(asset_id, side, price, size, best_bid, best_ask))
-    return PriceChangeMessage(header[0], header[1], tuple(changes))
+    return PriceChangeMessage(market, timestamp, tuple(changes))
 
 
 _FAST_BUILDERS: dict[str, Callable[[dict], Message | None]] = {
