@@ -145,7 +145,7 @@ def _changes_only(messages: list) -> int:
 
 def _breakdown(lines: list[str], messages: list, timing: dict) -> dict[str, list[float]]:
     """Each step of a phase-1 message on its own, ns per message."""
-    from ..core.metrics import LatencyHistogram
+    from ..core.metrics import LatencyHistogram, record_pair
     from ..core.parser import parse_line
     from ..core.router import MessageRouter
     from ..core.source import MessageSource
@@ -178,8 +178,7 @@ def _breakdown(lines: list[str], messages: list, timing: dict) -> dict[str, list
         began = now()
         for _ in range(count):
             stamp = now()
-            latency.record(stamp - began)
-            processing.record(stamp - began)
+            record_pair(latency, stamp - began, processing, stamp - began)
         return now() - began
 
     return {name: _timed(_passes(step), count, timing)

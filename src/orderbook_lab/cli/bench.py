@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from ..bench import book as book_bench
+from ..bench import codec as codec_bench
 from . import options as opt
 from .app import _write_json, err, out
 
@@ -72,6 +73,50 @@ def book(json_out: opt.JsonOut = None, quick: Quick = False) -> None:
     out.print(book_table(report, command))
     if not report.same_books:
         err.print("[red]warning:[/red] the contenders ended with different books", highlight=False)
+    _write_json(json_out, report.as_dict())
+
+
+def codec_tables(report: codec_bench.CodecReport, command: str) -> list[Table]:
+    """Rates of both parse paths, then where one phase-1 message's time goes."""
+    caption = _footer(report.python, report.machine, command, report.timing.repeats * report.timing.processes)
+    rates = Table(
+        title=f"bench codec: raw wire line to applied book, {report.messages:,} messages "
+              f"({report.changes:,} level changes), seed 1",
+        title_justify="left", header_style="bold",
+    )
+    rates.add_column("path", no_wrap=True)
+    for column in ("parse + apply\n(msg/s)", "vs\nstdlib", "phase 1 engine\n(msg/s)", "level changes\n(per s)"):
+        rates.add_column(column, justify="right", no_wrap=True)
+    base = report.msgs_per_s["stdlib"]
+    per_message = report.changes / report.messages
+    for name, label in (("stdlib", "stdlib json"), ("msgspec", "msgspec structs")):
+        rate = report.msgs_per_s[name]
+        rates.add_row(label, f"{rate:,.0f}", f"{rate / base:.2f}x", f"{report.engine_msgs_per_s[name]:,.0f}",
+                      f"{rate * per_message:,.0f}")
+    rates.add_row("pre-parsed changes", "-", "-", "-", f"{report.changes_per_s:,.0f}")
+    breakdown = Table(
+        title="one phase-1 message (stdlib json, metrics on), each step timed alone",
+        title_justify="left", header_style="bold", caption=caption, caption_justify="left",
+    )
+    breakdown.add_column("step", no_wrap=True)
+    breakdown.add_column("µs / msg", justify="right")
+    breakdown.add_column("share", justify="right")
+    total = report.breakdown_us["total (phase 1 engine)"]
+    for step, us in report.breakdown_us.items():
+        share = "" if step.startswith("total") else f"{100 * us / total:.0f}%"
+        breakdown.add_row(step.replace("_", " + "), f"{us:.2f}", share)
+    breakdown.add_row("metrics on vs off (engine)", f"{report.metrics_overhead_pct:+.1f}%", "")
+    return [rates, breakdown]
+
+
+@bench_app.command("codec")
+def codec(json_out: opt.JsonOut = None, quick: Quick = False) -> None:
+    """Parse paths (stdlib json vs msgspec structs), the phase-1 engine, a time breakdown, metrics overhead."""
+    err.print(f"[bold]bench codec[/bold]{' (quick)' if quick else ''}", highlight=False)
+    report = codec_bench.run_codec_bench(quick=quick, progress=_progress)
+    command = "orderbook-lab bench codec" + (" --quick" if quick else "")
+    for table in codec_tables(report, command):
+        out.print(table)
     _write_json(json_out, report.as_dict())
 
 

@@ -17,7 +17,7 @@ import random
 
 from ..core.clock import Clock
 from ..core.messages import Message, OtherMessage
-from ..core.metrics import LatencyHistogram
+from ..core.metrics import LatencyHistogram, record_pair
 from ..core.parser import Rejection, parse_line, parse_line_msgspec
 from ..core.router import MessageRouter, books_digest
 from ..core.source import Frame, MessageSource
@@ -92,8 +92,7 @@ class Pipeline:
         """Count one processed message and measure it; returns now (ns)."""
         now = self._now()
         self.processed += 1
-        self.latency.record(now - produced_ns)
-        self.processing.record(now - started_ns)
+        record_pair(self.latency, now - produced_ns, self.processing, now - started_ns)
         self.last_applied_ns = now
         return now
 
