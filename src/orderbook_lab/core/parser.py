@@ -332,7 +332,7 @@ def _fast_levels(raw: Any) -> tuple[PriceLevel, ...] | None:
         size = level.get("size")
         if type(size) is not str:
             return None
-        size = float(size)
+        size = float(size) or 0.0  # -0.0 is 0.0, as parse_size has it
         if not size >= 0.0 or size == _INF:
             return None
         append(_new_tuple(PriceLevel, (price, size)))
@@ -423,7 +423,7 @@ def _fast_price_change(obj: dict) -> PriceChangeMessage | None:
         size = entry.get("size")
         if type(size) is not str:
             return None
-        size = float(size)
+        size = float(size) or 0.0  # -0.0 is 0.0, as parse_size has it
         if not size >= 0.0 or size == _INF:
             return None
         best_bid = entry.get("best_bid")
@@ -558,17 +558,17 @@ def _from_wire(wire: _WireBook | _WirePriceChange) -> Message:
                 best_ask = bests.get(best_ask)
                 if best_ask is None:
                     best_ask = _wire_best(entry.best_ask)
-            changes.append(PriceChange(entry.asset_id, entry.side, price, entry.size, best_bid, best_ask))
+            changes.append(PriceChange(entry.asset_id, entry.side, price, entry.size or 0.0, best_bid, best_ask))
         return PriceChangeMessage(wire.market or "", _wire_timestamp(wire.timestamp), tuple(changes))
     prices = _PRICE_TICKS
     bids = []
     for level in wire.bids:
         price = prices.get(level.price)
-        bids.append(_new_tuple(PriceLevel, (_wire_ticks(level.price) if price is None else price, level.size)))
+        bids.append(_new_tuple(PriceLevel, (_wire_ticks(level.price) if price is None else price, level.size or 0.0)))
     asks = []
     for level in wire.asks:
         price = prices.get(level.price)
-        asks.append(_new_tuple(PriceLevel, (_wire_ticks(level.price) if price is None else price, level.size)))
+        asks.append(_new_tuple(PriceLevel, (_wire_ticks(level.price) if price is None else price, level.size or 0.0)))
     return BookMessage(
         wire.asset_id, wire.market or "", _wire_timestamp(wire.timestamp), tuple(bids), tuple(asks), wire.hash or ""
     )
