@@ -21,7 +21,9 @@ from orderbook_lab.core.prices import ticks_to_price
 # Prices crowd a few ticks (so sets, removals and duplicates collide) but
 # can reach both ends of the grid, where the table's edges are.
 prices = st.one_of(st.integers(480, 520), st.sampled_from([1, 2, 998, 999]), st.integers(1, 999))
-sizes = st.one_of(st.just(0.0), st.floats(min_value=0.01, max_value=1e9, allow_nan=False, allow_infinity=False))
+sizes = st.one_of(
+    st.just(0.0), st.floats(min_value=0.01, max_value=1e9, allow_nan=False, allow_infinity=False)
+)
 positive_sizes = st.floats(min_value=0.01, max_value=1e9, allow_nan=False, allow_infinity=False)
 levels = st.lists(st.builds(PriceLevel, prices, sizes), max_size=40)
 sides = st.sampled_from(["BUY", "SELL"])
@@ -119,8 +121,17 @@ class BookVersusReference(RuleBasedStateMachine):
             "asks": [[ticks_to_price(p), s] for p, s in asks],
         }
         view = book.snapshot(3)
-        assert (view.bids, view.asks, view.best_bid, view.best_ask) == (bids[:3], asks[:3], best_bid, best_ask)
-        assert (book.changes, book.absent_removals, book.snapshots) == (self.changes, self.absent, self.snapshots)
+        assert (view.bids, view.asks, view.best_bid, view.best_ask) == (
+            bids[:3],
+            asks[:3],
+            best_bid,
+            best_ask,
+        )
+        assert (book.changes, book.absent_removals, book.snapshots) == (
+            self.changes,
+            self.absent,
+            self.snapshots,
+        )
         # check_best agrees with the reference's top (0 / 1000 mean empty).
         feed_bid = best_bid.price if best_bid else 0
         feed_ask = best_ask.price if best_ask else 1000
@@ -144,7 +155,9 @@ def test_snapshot_sums_duplicates_and_drops_zeros(bids, asks) -> None:
 
 def test_snapshot_replaces_a_wider_book() -> None:
     book = StateMachine("a")
-    book.apply_snapshot([PriceLevel(p, 1.0) for p in range(1, 500)], [PriceLevel(p, 1.0) for p in range(500, 1000)])
+    book.apply_snapshot(
+        [PriceLevel(p, 1.0) for p in range(1, 500)], [PriceLevel(p, 1.0) for p in range(500, 1000)]
+    )
     book.best_bid(), book.best_ask()
     book.apply_snapshot([PriceLevel(250, 2.0)], [])
     book.check()

@@ -112,9 +112,9 @@ def _size(rng: random.Random) -> float:
 def _fill(rng: random.Random, book: _SimBook, center: int) -> Op:
     tick = book.tick
     book.bid_sizes, book.ask_sizes = {}, {}
-    for sizes, step in ((book.bid_sizes, -tick), (book.ask_sizes, tick)):
+    for sizes, step, gap in ((book.bid_sizes, -tick, 0), (book.ask_sizes, tick, 1)):
         want = max(5, round(book.target * rng.uniform(0.85, 1.15)))
-        price = center + step * rng.randint(0, 1)
+        price = center + step * (gap + rng.randint(0, 1))  # never crossed: asks start above the bids
         while len(sizes) < want and tick <= price <= 1000 - tick:
             if rng.random() < 0.85:
                 sizes[price] = _size(rng)
@@ -215,7 +215,9 @@ class _Lab:
         native = []
         for index, is_bid, price, size in ops:
             if is_bid is None:
-                native.append((index, None, [PriceLevel(*lv) for lv in price], [PriceLevel(*lv) for lv in size]))
+                native.append(
+                    (index, None, [PriceLevel(*lv) for lv in price], [PriceLevel(*lv) for lv in size])
+                )
             else:
                 native.append((index, "BUY" if is_bid else "SELL", price, size))
         return native
@@ -528,7 +530,12 @@ def measure(contender: str, stream_path: str, timing: dict) -> dict[str, Any]:
     return {
         "contender": contender,
         "ops": op_count,
-        "samples": {"ns_per_update": update, "ns_per_write": write, "ns_per_best": best, "ns_per_depth10": depth},
+        "samples": {
+            "ns_per_update": update,
+            "ns_per_write": write,
+            "ns_per_best": best,
+            "ns_per_depth10": depth,
+        },
         "summary": impl.summary(settled),
         "pid": os.getpid(),
     }
@@ -632,8 +639,12 @@ def run_book_bench(
                 if progress is not None:
                     progress(f"{name}: worker {round_no + 1}/{timing.processes}")
                 answer = run_worker(
-                    {"bench": "book", "contender": name, "stream": path,
-                     "timing": {"repeats": timing.repeats, "min_sample_s": timing.min_sample_s}}
+                    {
+                        "bench": "book",
+                        "contender": name,
+                        "stream": path,
+                        "timing": {"repeats": timing.repeats, "min_sample_s": timing.min_sample_s},
+                    }
                 )
                 for key, values in answer["samples"].items():
                     samples[name].setdefault(key, []).extend(values)

@@ -101,7 +101,12 @@ def measure(contender: str, stream_path: str, timing: dict) -> dict[str, Any]:
     messages = [m for n, line in enumerate(lines, 1) for m in parse_line(line, n) if type(m) is not Rejection]
     count = len(messages)
     changes = sum(len(m.changes) for m in messages if hasattr(m, "changes"))
-    result: dict[str, Any] = {"contender": contender, "messages": count, "changes": changes, "pid": os.getpid()}
+    result: dict[str, Any] = {
+        "contender": contender,
+        "messages": count,
+        "changes": changes,
+        "pid": os.getpid(),
+    }
     if contender in ("stdlib", "msgspec"):
         parse = parse_line if contender == "stdlib" else parse_line_msgspec
         codec = "pickle" if contender == "stdlib" else "msgspec"
@@ -181,8 +186,10 @@ def _breakdown(lines: list[str], messages: list, timing: dict) -> dict[str, list
             record_pair(latency, stamp - began, processing, stamp - began)
         return now() - began
 
-    return {name: _timed(_passes(step), count, timing)
-            for name, step in (("source", source), ("parse", parse), ("route_apply", route), ("metrics", metrics))}
+    return {
+        name: _timed(_passes(step), count, timing)
+        for name, step in (("source", source), ("parse", parse), ("route_apply", route), ("metrics", metrics))
+    }
 
 
 # ------------------------------------------------------------------ the parent
@@ -210,21 +217,28 @@ class CodecReport:
             "machine": self.machine,
             "stream": {"messages": self.messages, "changes": self.changes, "seed": _SEED, "assets": _ASSETS},
             "results": [
-                {"name": name, "msgs_per_s": round(rate, 1),
-                 "engine_msgs_per_s": round(self.engine_msgs_per_s.get(name, 0.0), 1)}
+                {
+                    "name": name,
+                    "msgs_per_s": round(rate, 1),
+                    "engine_msgs_per_s": round(self.engine_msgs_per_s.get(name, 0.0), 1),
+                }
                 for name, rate in self.msgs_per_s.items()
             ],
             "book_changes_per_s": round(self.changes_per_s, 1),
             "breakdown_us": {k: round(v, 3) for k, v in self.breakdown_us.items()},
             "metrics_overhead_pct": round(self.metrics_overhead_pct, 2),
             "engine_msgs_per_s": {k: round(v, 1) for k, v in self.engine_msgs_per_s.items()},
-            "method": {"processes_per_contender": self.timing.processes,
-                       "repeats_per_process": self.timing.repeats, "statistic": "median"},
+            "method": {
+                "processes_per_contender": self.timing.processes,
+                "repeats_per_process": self.timing.repeats,
+                "statistic": "median",
+            },
         }
 
 
-def run_codec_bench(*, quick: bool = False, messages: int | None = None, timing: Timing | None = None,
-                    progress=None) -> CodecReport:
+def run_codec_bench(
+    *, quick: bool = False, messages: int | None = None, timing: Timing | None = None, progress=None
+) -> CodecReport:
     from ..core.source import MessageSource, SourceConfig
     from ._runner import machine, python_version
 
@@ -233,7 +247,9 @@ def run_codec_bench(*, quick: bool = False, messages: int | None = None, timing:
     samples: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="orderbook-lab-bench-") as tmp:
         path = os.path.join(tmp, "stream.jsonl")
-        lines = MessageSource.synthetic(SourceConfig(messages=messages, assets=_ASSETS, seed=_SEED)).wire_lines()
+        lines = MessageSource.synthetic(
+            SourceConfig(messages=messages, assets=_ASSETS, seed=_SEED)
+        ).wire_lines()
         with open(path, "w", encoding="utf-8") as handle:
             for line in lines:
                 handle.write(line + "\n")
@@ -241,8 +257,14 @@ def run_codec_bench(*, quick: bool = False, messages: int | None = None, timing:
             for name in ("stdlib", "msgspec", "book"):
                 if progress is not None:
                     progress(f"{name}: worker {round_no + 1}/{timing.processes}")
-                answer = run_worker({"bench": "codec", "contender": name, "stream": path,
-                                     "timing": {"repeats": timing.repeats, "min_sample_s": timing.min_sample_s}})
+                answer = run_worker(
+                    {
+                        "bench": "codec",
+                        "contender": name,
+                        "stream": path,
+                        "timing": {"repeats": timing.repeats, "min_sample_s": timing.min_sample_s},
+                    }
+                )
                 got = samples.setdefault(name, {"messages": answer["messages"], "changes": answer["changes"]})
                 for key, values in answer.items():
                     if key.endswith("_ns") and isinstance(values, list):
@@ -259,7 +281,10 @@ def run_codec_bench(*, quick: bool = False, messages: int | None = None, timing:
     report.engine_msgs_per_s["stdlib, metrics off"] = 1e9 / off
     report.metrics_overhead_pct = 100 * (on - off) / off
     report.changes_per_s = 1e9 / median(samples["book"]["change_ns"])
-    parts = {step: median(stdlib[f"breakdown:{step}"]) / 1e3 for step in ("source", "parse", "route_apply", "metrics")}
+    parts = {
+        step: median(stdlib[f"breakdown:{step}"]) / 1e3
+        for step in ("source", "parse", "route_apply", "metrics")
+    }
     parts["engine loop (rest)"] = max(on / 1e3 - sum(parts.values()), 0.0)
     parts["total (phase 1 engine)"] = on / 1e3
     report.breakdown_us = parts

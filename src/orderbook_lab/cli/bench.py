@@ -22,7 +22,10 @@ bench_app = typer.Typer(
 )
 
 Quick = Annotated[
-    bool, typer.Option("--quick", help="Small stream, one worker per contender: shape, not precision (CI runs it).")
+    bool,
+    typer.Option(
+        "--quick", help="Small stream, one worker per contender: shape, not precision (CI runs it)."
+    ),
 ]
 
 
@@ -44,17 +47,30 @@ def book_table(report: book_bench.BookReport, command: str) -> Table:
         title=f"bench book: {report.stream.describe()}",
         title_justify="left",
         header_style="bold",
-        caption=_footer(report.python, report.machine, command,
-                        report.timing.repeats * report.timing.processes),
+        caption=_footer(
+            report.python, report.machine, command, report.timing.repeats * report.timing.processes
+        ),
         caption_justify="left",
     )
     table.add_column("contender", no_wrap=True)
-    for column in ("update\n(ns)", "vs\norder-book", "write only\n(ns)", "best bid+ask\n(ns)", "depth(10)\n(µs)"):
+    for column in (
+        "update\n(ns)",
+        "vs\norder-book",
+        "write only\n(ns)",
+        "best bid+ask\n(ns)",
+        "depth(10)\n(µs)",
+    ):
         table.add_column(column, justify="right", no_wrap=True)
     for r in report.results:
         ratio = "-" if r.vs_reference is None else f"{r.vs_reference:.2f}x"
-        table.add_row(r.name, _ns(r.ns_per_update), ratio, _ns(r.ns_per_write), _ns(r.ns_per_best),
-                      f"{r.us_per_depth10:.2f}")
+        table.add_row(
+            r.name,
+            _ns(r.ns_per_update),
+            ratio,
+            _ns(r.ns_per_write),
+            _ns(r.ns_per_best),
+            f"{r.us_per_depth10:.2f}",
+        )
     return table
 
 
@@ -81,22 +97,36 @@ def codec_tables(report: codec_bench.CodecReport, command: str) -> list[Table]:
     caption = _footer(report.python, report.machine, command, report.timing.repeats * report.timing.processes)
     rates = Table(
         title=f"bench codec: raw wire line to applied book, {report.messages:,} messages "
-              f"({report.changes:,} level changes), seed 1",
-        title_justify="left", header_style="bold",
+        f"({report.changes:,} level changes), seed 1",
+        title_justify="left",
+        header_style="bold",
     )
     rates.add_column("path", no_wrap=True)
-    for column in ("parse + apply\n(msg/s)", "vs\nstdlib", "phase 1 engine\n(msg/s)", "level changes\n(per s)"):
+    for column in (
+        "parse + apply\n(msg/s)",
+        "vs\nstdlib",
+        "phase 1 engine\n(msg/s)",
+        "level changes\n(per s)",
+    ):
         rates.add_column(column, justify="right", no_wrap=True)
     base = report.msgs_per_s["stdlib"]
     per_message = report.changes / report.messages
     for name, label in (("stdlib", "stdlib json"), ("msgspec", "msgspec structs")):
         rate = report.msgs_per_s[name]
-        rates.add_row(label, f"{rate:,.0f}", f"{rate / base:.2f}x", f"{report.engine_msgs_per_s[name]:,.0f}",
-                      f"{rate * per_message:,.0f}")
+        rates.add_row(
+            label,
+            f"{rate:,.0f}",
+            f"{rate / base:.2f}x",
+            f"{report.engine_msgs_per_s[name]:,.0f}",
+            f"{rate * per_message:,.0f}",
+        )
     rates.add_row("pre-parsed changes", "-", "-", "-", f"{report.changes_per_s:,.0f}")
     breakdown = Table(
         title="one phase-1 message (stdlib json, metrics on), each step timed alone",
-        title_justify="left", header_style="bold", caption=caption, caption_justify="left",
+        title_justify="left",
+        header_style="bold",
+        caption=caption,
+        caption_justify="left",
     )
     breakdown.add_column("step", no_wrap=True)
     breakdown.add_column("µs / msg", justify="right")
@@ -123,7 +153,9 @@ def codec(json_out: opt.JsonOut = None, quick: Quick = False) -> None:
 @bench_app.command("ipc")
 def ipc(json_out: opt.JsonOut = None, quick: Quick = False) -> None:
     """Serialization between processes (pickle vs msgspec): arrives with phase 3."""
-    out.print("bench ipc: not built yet. It measures pickle vs msgspec round trips of message batches "
-              "through a multiprocessing pipe, and arrives with phase 3 (the multiprocessing engine).",
-              highlight=False)
+    out.print(
+        "bench ipc: not built yet. It measures pickle vs msgspec round trips of message batches "
+        "through a multiprocessing pipe, and arrives with phase 3 (the multiprocessing engine).",
+        highlight=False,
+    )
     _write_json(json_out, {"bench": "ipc", "status": "not built yet: arrives with phase 3", "results": []})

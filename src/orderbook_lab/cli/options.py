@@ -2,7 +2,7 @@
 
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -12,12 +12,12 @@ EngineName = Enum("EngineName", {name.replace("-", "_"): name for name in ENGINE
 """``--engine`` choices, generated from the engine registry."""
 
 
-class PopularityName(str, Enum):
+class PopularityName(StrEnum):
     uniform = "uniform"
     zipf = "zipf"
 
 
-class CodecName(str, Enum):
+class CodecName(StrEnum):
     pickle = "pickle"
     msgspec = "msgspec"
 
@@ -44,22 +44,22 @@ _OUTPUT = "Output"
 _ASYNC = "Async engine (phase 2)"
 
 Phase = Annotated[
-    Optional[int],
+    int | None,
     typer.Option("--phase", "-p", min=1, max=8, help="Curriculum phase preset (1-8).", show_default=False),
 ]
 Engine = Annotated[
-    Optional[EngineName],
+    EngineName | None,
     typer.Option("--engine", "-e", help="Engine to run, instead of a phase preset.", show_default=False),
 ]
 Messages = Annotated[
-    Optional[int],
+    int | None,
     typer.Option(
         "--messages", "-n", min=1, rich_help_panel=_STREAM,
         help="Messages to generate \\[default: 10000, or endless with --duration].", show_default=False,
     ),
 ]
 Duration = Annotated[
-    Optional[float],
+    float | None,
     typer.Option("--duration", min=0.001, rich_help_panel=_STREAM, help="Stop after this many seconds.",
                  show_default=False),
 ]
@@ -91,7 +91,7 @@ QueryRate = Annotated[
                         help="Book queries per second, interleaved with processing."),
 ]
 Processes = Annotated[
-    Optional[int],
+    int | None,
     typer.Option("--processes", min=1, rich_help_panel=_WORK,
                  help="Worker processes (process engines) \\[default: CPU count].", show_default=False),
 ]
@@ -138,12 +138,12 @@ Burst = Annotated[
                            "(paced streams only, --rate > 0)."),
 ]
 JsonOut = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--json", rich_help_panel=_OUTPUT, help="Write the result as JSON here.", show_default=False,
                  dir_okay=False),
 ]
 BooksOut = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--books-out", rich_help_panel=_OUTPUT, help="Write the final books as JSON here.",
                  show_default=False, dir_okay=False),
 ]

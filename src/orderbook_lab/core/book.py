@@ -49,6 +49,7 @@ and sizes before they get here, so nothing in this module raises on data.
 
 from __future__ import annotations
 
+import itertools
 from bisect import bisect_left, insort
 from collections.abc import Iterable
 from operator import itemgetter
@@ -135,10 +136,7 @@ class StateMachine:
         self._ask_top_price = _NO_ASK_TOP
 
     def __repr__(self) -> str:
-        return (
-            f"StateMachine({self.asset_id!r}, bids={len(self._bid_prices)}, "
-            f"asks={len(self._ask_prices)})"
-        )
+        return f"StateMachine({self.asset_id!r}, bids={len(self._bid_prices)}, asks={len(self._ask_prices)})"
 
     # ------------------------------------------------------------ updates
 
@@ -325,11 +323,11 @@ class StateMachine:
         for sizes, prices, top, top_price, no_top, best_index in sides:
             assert len(sizes) == _SLOTS, f"table has {len(sizes)} slots"
             assert all(type(p) is int for p in prices), "a price is not an int number of ticks"
-            assert all(a < b for a, b in zip(prices, prices[1:])), "prices not strictly ascending"
+            assert all(a < b for a, b in itertools.pairwise(prices)), "prices not strictly ascending"
             assert all(type(s) is float and s >= 0.0 for s in sizes), "a size is negative or not a float"
             held = [p for p, s in enumerate(sizes) if s]
             assert prices == held, "sorted prices and level table disagree"
-            assert not prices or 0 < prices[0] and prices[-1] < TICKS_PER_UNIT, "a price outside (0, 1)"
+            assert not prices or (prices[0] > 0 and prices[-1] < TICKS_PER_UNIT), "a price outside (0, 1)"
             assert top_price == (no_top if top is None else top[0]), "cached best price disagrees"
             if top is not None:
                 assert prices, "cached best level on an empty side"

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any, Callable, Literal, NamedTuple, Union
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, NamedTuple, Union
 
 import msgspec
 
@@ -375,7 +376,7 @@ def _fast_book(obj: dict) -> BookMessage | None:
     return BookMessage(asset_id, header[0], header[1], bids, asks, digest)
 
 
-def _fast_best(value: Any) -> int | None | bool:
+def _fast_best(value: Any) -> int | bool | None:
     """Ticks, ``None`` when absent, ``False`` when the full builder must decide."""
     if value is None or value == "":
         return None
@@ -482,29 +483,29 @@ class _WireChange(msgspec.Struct):
     price: str
     size: _WireSize
     side: Literal["BUY", "SELL"]
-    best_bid: Union[str, None] = None
-    best_ask: Union[str, None] = None
+    best_bid: str | None = None
+    best_ask: str | None = None
 
 
 class _WireBook(msgspec.Struct, tag_field="event_type", tag="book"):
     asset_id: _WireText
     bids: list[_WireLevel]
     asks: list[_WireLevel]
-    market: Union[_WireText, None] = None
-    timestamp: Union[str, None] = None
-    hash: Union[_WireText, None] = None
+    market: _WireText | None = None
+    timestamp: str | None = None
+    hash: _WireText | None = None
 
 
 class _WirePriceChange(msgspec.Struct, tag_field="event_type", tag="price_change"):
     price_changes: list[_WireChange]
-    market: Union[_WireText, None] = None
-    timestamp: Union[str, None] = None
+    market: _WireText | None = None
+    timestamp: str | None = None
 
 
-_WireMessage = Union[_WireBook, _WirePriceChange]
+_WireMessage = _WireBook | _WirePriceChange
 # strict=False lets a size be the numeric string the feed sends; no other
 # field of these structs is a number, so nothing else is coerced.
-_wire_decode = msgspec.json.Decoder(Union[_WireMessage, list[_WireMessage]], strict=False).decode
+_wire_decode = msgspec.json.Decoder(_WireMessage | list[_WireMessage], strict=False).decode
 _MsgspecError = (msgspec.DecodeError, msgspec.ValidationError)
 
 
