@@ -2,7 +2,7 @@
 
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -12,12 +12,12 @@ EngineName = Enum("EngineName", {name.replace("-", "_"): name for name in ENGINE
 """``--engine`` choices, generated from the engine registry."""
 
 
-class PopularityName(StrEnum):
+class PopularityName(str, Enum):
     uniform = "uniform"
     zipf = "zipf"
 
 
-class CodecName(StrEnum):
+class CodecName(str, Enum):
     pickle = "pickle"
     msgspec = "msgspec"
 
@@ -44,22 +44,22 @@ _OUTPUT = "Output"
 _ASYNC = "Async engine (phase 2)"
 
 Phase = Annotated[
-    int | None,
+    Optional[int],
     typer.Option("--phase", "-p", min=1, max=8, help="Curriculum phase preset (1-8).", show_default=False),
 ]
 Engine = Annotated[
-    EngineName | None,
+    Optional[EngineName],
     typer.Option("--engine", "-e", help="Engine to run, instead of a phase preset.", show_default=False),
 ]
 Messages = Annotated[
-    int | None,
+    Optional[int],
     typer.Option(
         "--messages", "-n", min=1, rich_help_panel=_STREAM,
         help="Messages to generate \\[default: 10000, or endless with --duration].", show_default=False,
     ),
 ]
 Duration = Annotated[
-    float | None,
+    Optional[float],
     typer.Option("--duration", min=0.001, rich_help_panel=_STREAM, help="Stop after this many seconds.",
                  show_default=False),
 ]
@@ -91,7 +91,7 @@ QueryRate = Annotated[
                         help="Book queries per second, interleaved with processing."),
 ]
 Processes = Annotated[
-    int | None,
+    Optional[int],
     typer.Option("--processes", min=1, rich_help_panel=_WORK,
                  help="Worker processes (process engines) \\[default: CPU count].", show_default=False),
 ]
@@ -138,12 +138,12 @@ Burst = Annotated[
                            "(paced streams only, --rate > 0)."),
 ]
 JsonOut = Annotated[
-    Path | None,
+    Optional[Path],
     typer.Option("--json", rich_help_panel=_OUTPUT, help="Write the result as JSON here.", show_default=False,
                  dir_okay=False),
 ]
 BooksOut = Annotated[
-    Path | None,
+    Optional[Path],
     typer.Option("--books-out", rich_help_panel=_OUTPUT, help="Write the final books as JSON here.",
                  show_default=False, dir_okay=False),
 ]
