@@ -345,12 +345,12 @@ def _refill(sizes: list[float], old_prices: list[int], levels: Iterable[PriceLev
         levels = list(levels)
     for price, size in levels:
         sizes[price] = size  # no float arithmetic: nothing allocated
-    prices = sorted(set(map(_price_of, levels)))  # in C: pick, de-duplicate, sort
-    if len(prices) != len(levels):  # a price repeats: its sizes add up
-        for price in prices:
+    unique = set(map(_price_of, levels))  # in C, as is everything below
+    if len(unique) != len(levels):  # a price repeats: its sizes add up
+        for price in unique:
             sizes[price] = 0.0
         for price, size in levels:
             sizes[price] += size
-    if not all(map(sizes.__getitem__, prices)):
-        prices = [p for p in prices if sizes[p]]
+    # The sorted prices that hold a level: a zero size leaves none.
+    prices = sorted(filter(sizes.__getitem__, unique))
     return prices
