@@ -502,7 +502,24 @@ class _WirePriceChange(msgspec.Struct, tag_field="event_type", tag="price_change
     timestamp: str | None = None
 
 
-_WireMessage = _WireBook | _WirePriceChange
+class _WireTrade(msgspec.Struct, tag_field="event_type", tag="last_trade_price"):
+    asset_id: _WireText
+    price: str
+    size: _WireSize
+    side: Literal["BUY", "SELL"]
+    market: _WireText | None = None
+    timestamp: str | None = None
+
+
+class _WireTickSize(msgspec.Struct, tag_field="event_type", tag="tick_size_change"):
+    asset_id: _WireText
+    old_tick_size: str
+    new_tick_size: str
+    market: _WireText | None = None
+    timestamp: str | None = None
+
+
+_WireMessage = _WireBook | _WirePriceChange | _WireTrade | _WireTickSize
 # strict=False lets a size be the numeric string the feed sends; no other
 # field of these structs is a number, so nothing else is coerced.
 _wire_decode = msgspec.json.Decoder(_WireMessage | list[_WireMessage], strict=False).decode
@@ -545,34 +562,64 @@ def _from_wire(wire: _WireBook | _WirePriceChange) -> Message:
         if not entries:
             raise _Fallback
         prices, bests = _PRICE_TICKS, _BEST_TICKS
-        changes = []
-        for entry in entries:
-            price = prices.get(entry.price)
-            if price is None:
-                price = _wire_ticks(entry.price)
-            best_bid, best_ask = entry.best_bid, entry.best_ask
-            if best_bid is not None:
-                best_bid = bests.get(best_bid)
-                if best_bid is None:
-                    best_bid = _wire_best(entry.best_bid)
-            if best_ask is not None:
-                best_ask = bests.get(best_ask)
-                if best_ask is None:
-                    best_ask = _wire_best(entry.best_ask)
-            changes.append(PriceChange(entry.asset_id, entry.side, price, entry.size or 0.0, best_bid, best_ask))
-        return PriceChangeMessage(wire.market or "", _wire_timestamp(wire.timestamp), tuple(changes))
-    prices = _PRICE_TICKS
-    bids = []
-    for level in wire.bids:
-        price = prices.get(level.price)
-        bids.append(_new_tuple(PriceLevel, (_wire_ticks(level.price) if price is None else price, level.size or 0.0)))
-    asks = []
-    for level in wire.asks:
-        price = prices.get(level.price)
-        asks.append(_new_tuple(PriceLevel, (_wire_ticks(level.price) if price is None else price, level.size or 0.0)))
-    return BookMessage(
-        wire.asset_id, wire.market or "", _wire_timestamp(wire.timestamp), tuple(bids), tuple(asks), wire.hash or ""
+        try:  # every spelling already known valid: one comprehension, no helper calls
+            changes = [
+                PriceChange(
+                    entry.asset_id,
+                    entry.side,
+                    prices[entry.price],
+                    entry.size or 0.0,  # -0.0 is 0.0, as parse_size has it
+                    bests[entry.best_bid] if entry.best_bid else None,
+                    bests[entry.best_ask] if entry.best_ask else None,
+                )
+                for entry in entries
+            ]
+        except KeyError:  # a spelling seen for the first time: learn it, or fall back
+            changes = [
+                PriceChange(
+                    entry.asset_id,
+                    entry.side,
+                    _wire_ticks(entry.price),
+                    entry.size or 0.0,
+                    _wire_best(entry.best_bid),
+                    _wire_best(entry.best_ask),
+                )
+                for entry in entries
+            ]
+        timestamp = wire.timestamp
+        return PriceChangeMessage(wire.market or "", int(timestamp) if timestamp else 0, tuple(changes))
+    if type(wire) is _WireBook:
+        return BookMessage(
+            wire.asset_id,
+            wire.market or "",
+            _wire_timestamp(wire.timestamp),
+            _wire_levels(wire.bids),
+            _wire_levels(wire.asks),
+            wire.hash or "",
+        )
+    return _from_wire_rare(wire)
+
+
+def _from_wire_rare(wire: _WireTrade | _WireTickSize) -> Message:
+    if type(wire) is _WireTrade:
+        return LastTradePriceMessage(
+            wire.asset_id, wire.market or "", _wire_timestamp(wire.timestamp), _wire_ticks(wire.price),
+            wire.size or 0.0, wire.side,
+        )
+    for tick in (wire.old_tick_size, wire.new_tick_size):
+        if not 0.0 < float(tick) < 1.0:  # ValueError too: the full parser words the rejection
+            raise _Fallback
+    return TickSizeChangeMessage(
+        wire.asset_id, wire.market or "", _wire_timestamp(wire.timestamp), wire.old_tick_size, wire.new_tick_size
     )
+
+
+def _wire_levels(levels: list[_WireLevel]) -> tuple[PriceLevel, ...]:
+    prices = _PRICE_TICKS
+    try:
+        return tuple([_new_tuple(PriceLevel, (prices[lv.price], lv.size or 0.0)) for lv in levels])
+    except KeyError:
+        return tuple([_new_tuple(PriceLevel, (_wire_ticks(lv.price), lv.size or 0.0)) for lv in levels])
 
 
 def parse_line_msgspec(text: str | bytes, line_no: int = 0) -> list[Parsed]:
