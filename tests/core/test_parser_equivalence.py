@@ -96,6 +96,24 @@ def _change(**changes) -> str:
 
 
 _DROP = object()
+_TRADE = {
+    "event_type": "last_trade_price",
+    "asset_id": "a1",
+    "market": "0xm",
+    "price": "0.48",
+    "side": "BUY",
+    "size": "12.5",
+    "fee_rate_bps": "0",
+    "timestamp": "1760000000001",
+}
+_TICK = {
+    "event_type": "tick_size_change",
+    "asset_id": "a1",
+    "market": "0xm",
+    "old_tick_size": "0.01",
+    "new_tick_size": "0.001",
+    "timestamp": "1760000000002",
+}
 
 MALFORMED = [
     "",
@@ -207,7 +225,26 @@ MALFORMED = [
     _with(_PRICE_CHANGE, price_changes=_DROP),
     _with(_PRICE_CHANGE, market=""),
     _with(_PRICE_CHANGE, timestamp=5),
+    _with(_TRADE),
+    _with(_TRADE, price="1"),
+    _with(_TRADE, price=0.48),
+    _with(_TRADE, size="-1"),
+    _with(_TRADE, size=3),
+    _with(_TRADE, side="sell"),
+    _with(_TRADE, side="X"),
+    _with(_TRADE, asset_id=""),
+    _with(_TRADE, market=_DROP, timestamp=_DROP),
+    _with(_TRADE, timestamp="1e3"),
+    _with(_TRADE, timestamp="12.0"),
+    _with(_TICK),
+    _with(_TICK, new_tick_size="1"),
+    _with(_TICK, new_tick_size="abc"),
+    _with(_TICK, old_tick_size=0.01),
+    _with(_TICK, new_tick_size="nan"),
+    _with(_TICK, new_tick_size=" 0.001 "),
+    _with(_TICK, asset_id=_DROP),
     json.dumps([_PRICE_CHANGE, _BOOK]),
+    json.dumps([_TRADE, _TICK, _BOOK]),
     json.dumps([_PRICE_CHANGE, {"event_type": "last_trade_price"}]),
     json.dumps([_BOOK, 5, {"event_type": "x"}]),
 ]
@@ -222,7 +259,14 @@ def test_the_cases_cover_both_outcomes():
     """The list above holds accepted lines and rejected ones, and lines the
     msgspec structs answer as well as lines they hand back."""
     outcomes = {type(item).__name__ for text in MALFORMED for item in _reference(text)}
-    assert {"Rejection", "BookMessage", "PriceChangeMessage", "OtherMessage"} <= outcomes
+    assert {
+        "Rejection",
+        "BookMessage",
+        "PriceChangeMessage",
+        "OtherMessage",
+        "LastTradePriceMessage",
+        "TickSizeChangeMessage",
+    } <= outcomes
 
 
 _json = st.recursive(
@@ -238,7 +282,7 @@ _json = st.recursive(
 
 
 @given(
-    base=st.sampled_from(["book", "change"]),
+    base=st.sampled_from(["book", "change", "trade", "tick"]),
     key=st.sampled_from(
         [
             "asset_id",
@@ -264,8 +308,10 @@ def test_random_mutations_parse_the_same_three_ways(base, key, value, in_entry):
     if base == "book":
         obj = json.loads(json.dumps(_BOOK))
         target = obj["bids"][0] if in_entry else obj
-    else:
+    elif base == "change":
         obj = json.loads(json.dumps(_PRICE_CHANGE))
         target = obj["price_changes"][0] if in_entry else obj
+    else:
+        obj = target = dict(_TRADE if base == "trade" else _TICK)
     target[key] = value
     _assert_same(json.dumps(obj))
