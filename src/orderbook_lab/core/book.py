@@ -343,8 +343,10 @@ def _refill(sizes: list[float], old_prices: list[int], levels: Iterable[PriceLev
         sizes[low:high] = _EMPTY_SIDE[low:high]
     if not isinstance(levels, (list, tuple)):
         levels = list(levels)
-    for price, size in levels:
-        sizes[price] = size  # no float arithmetic: nothing allocated
+    # Indexing, not unpacking: a PriceLevel is a tuple subclass, which
+    # misses the interpreter's fast path for unpacking tuples (1.5x slower).
+    for level in levels:
+        sizes[level[0]] = level[1]  # no float arithmetic: nothing allocated
     unique = set(map(_price_of, levels))  # in C, as is everything below
     if len(unique) != len(levels):  # a price repeats: its sizes add up
         for price in unique:
