@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from orderbook_lab.bench._runner import Timing, calibrate, sample
 from orderbook_lab.bench.book import BOOK_CONTENDERS, BookStream, level_stream, missing_reason, run_book_bench
 from orderbook_lab.bench.codec import run_codec_bench
+from orderbook_lab.bench.ipc import run_ipc_bench
 from orderbook_lab.cli import app
 
 runner = CliRunner()
@@ -108,8 +109,24 @@ def test_bench_codec_and_ipc_commands(tmp_path):
     assert result.exit_code == 0, result.output
     assert "msgspec" in result.output and "µs / msg" in result.output
     assert json.loads(path.read_text())["bench"] == "codec"
-    result = runner.invoke(app, ["bench", "ipc"])
-    assert result.exit_code == 0 and "phase 3" in result.output
+    path = tmp_path / "i.json"
+    result = runner.invoke(app, ["bench", "ipc", "--quick", "--json", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "pickle" in result.output and "msgspec" in result.output
+    document = json.loads(path.read_text())
+    assert document["bench"] == "ipc" and [r["name"] for r in document["results"]] == ["pickle", "msgspec"]
+
+
+def test_ipc_bench_reports_both_codecs():
+    report = run_ipc_bench(messages=1_000, timing=_TINY)
+    assert set(report.results) == {"pickle", "msgspec"}
+    for figures in report.results.values():
+        assert all(
+            _positive(figures[key]) for key in ("encode_us", "decode_us", "round_trip_us", "msgs_per_s")
+        )
+        assert figures["bytes_per_msg"] > 50  # a message is a few hundred bytes either way
+        # a round trip encodes and decodes twice, plus the pipe
+        assert figures["round_trip_us"] > figures["decode_us"]
 
 
 def test_calibration_doubles_until_a_sample_is_long_enough():

@@ -20,6 +20,10 @@ def main(argv: list[str]) -> int:
         from .codec import measure
 
         answer = measure(args["contender"], args["stream"], args["timing"])
+    elif bench == "ipc":
+        from .ipc import measure
+
+        answer = measure(args["contender"], args["stream"], args["timing"])
     else:
         raise SystemExit(f"unknown bench {bench!r}")
     sys.stdout.write(json.dumps(answer))

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ..bench import book as book_bench
 from ..bench import codec as codec_bench
+from ..bench import ipc as ipc_bench
 from . import options as opt
 from .app import _write_json, err, out
 
@@ -150,12 +151,45 @@ def codec(json_out: opt.JsonOut = None, quick: Quick = False) -> None:
     _write_json(json_out, report.as_dict())
 
 
+def ipc_table(report: ipc_bench.IpcReport, command: str) -> Table:
+    """One row per codec; the ratio column divides round trips by pickle's."""
+    table = Table(
+        title=f"bench ipc: {report.messages:,} messages in batches of {report.batch}, through a pipe and back",
+        title_justify="left",
+        header_style="bold",
+        caption_justify="left",
+        caption=_footer(
+            report.python, report.machine, command, report.timing.repeats * report.timing.processes
+        ),
+    )
+    table.add_column("codec", no_wrap=True)
+    for column in (
+        "encode\n(µs/msg)",
+        "decode\n(µs/msg)",
+        "round trip\n(µs/msg)",
+        "vs\npickle",
+        "msg/s",
+        "bytes\n/ msg",
+    ):
+        table.add_column(column, justify="right", no_wrap=True)
+    base = report.results["pickle"]["round_trip_us"]
+    for name, r in report.results.items():
+        table.add_row(
+            name,
+            f"{r['encode_us']:.2f}",
+            f"{r['decode_us']:.2f}",
+            f"{r['round_trip_us']:.2f}",
+            f"{r['round_trip_us'] / base:.2f}x",
+            f"{r['msgs_per_s']:,.0f}",
+            f"{r['bytes_per_msg']:.0f}",
+        )
+    return table
+
+
 @bench_app.command("ipc")
 def ipc(json_out: opt.JsonOut = None, quick: Quick = False) -> None:
-    """Serialization between processes (pickle vs msgspec): arrives with phase 3."""
-    out.print(
-        "bench ipc: not built yet. It measures pickle vs msgspec round trips of message batches "
-        "through a multiprocessing pipe, and arrives with phase 3 (the multiprocessing engine).",
-        highlight=False,
-    )
-    _write_json(json_out, {"bench": "ipc", "status": "not built yet: arrives with phase 3", "results": []})
+    """Messages between processes: pickle vs msgspec, encode, decode and a pipe round trip."""
+    err.print(f"[bold]bench ipc[/bold]{' (quick)' if quick else ''}", highlight=False)
+    report = ipc_bench.run_ipc_bench(quick=quick, progress=_progress)
+    out.print(ipc_table(report, "orderbook-lab bench ipc" + (" --quick" if quick else "")))
+    _write_json(json_out, report.as_dict())
