@@ -104,7 +104,7 @@ def parse_line(text: str | bytes, line_no: int = 0) -> list[Parsed]:
         if fast is not None:
             try:
                 message = fast(decoded)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, LookupError):
                 message = None
             if message is not None:
                 return [message]
@@ -122,7 +122,7 @@ def parse_object(obj: Any, line_no: int = 0, element: int | None = None) -> Pars
     if fast is not None:
         try:
             message = fast(obj)
-        except (TypeError, ValueError):  # something unusual: the full builder decides
+        except (TypeError, ValueError, LookupError):  # something unusual: the full builder decides
             message = None
         if message is not None:
             return message
@@ -410,18 +410,19 @@ def _fast_price_change(obj: dict) -> PriceChangeMessage | None:
     for entry in entries:
         if type(entry) is not dict:
             return None
-        asset_id = entry.get("asset_id")
+        # Subscripts, not .get(): a missing key raises KeyError, which sends
+        # the message to the full builder like any other surprise.
+        asset_id = entry["asset_id"]
         if type(asset_id) is not str or not asset_id:
             return None
-        side = sides.get(entry.get("side"))
-        if side is None:
-            return None
-        price = prices.get(entry.get("price"))
+        side = sides[entry["side"]]
+        raw_price = entry["price"]
+        price = prices.get(raw_price)
         if price is None:
-            price = _learn_price(entry.get("price"))
+            price = _learn_price(raw_price)
             if price is None:
                 return None
-        size = entry.get("size")
+        size = entry["size"]
         if type(size) is not str:
             return None
         size = float(size) or 0.0  # -0.0 is 0.0, as parse_size has it
@@ -429,16 +430,18 @@ def _fast_price_change(obj: dict) -> PriceChangeMessage | None:
             return None
         best_bid = entry.get("best_bid")
         if best_bid is not None and best_bid != "":
-            best_bid = bests.get(best_bid)
-            if best_bid is None and (best_bid := _fast_best(entry.get("best_bid"))) is False:
+            ticks = bests.get(best_bid)
+            if ticks is None and (ticks := _fast_best(best_bid)) is False:
                 return None
+            best_bid = ticks
         else:
             best_bid = None
         best_ask = entry.get("best_ask")
         if best_ask is not None and best_ask != "":
-            best_ask = bests.get(best_ask)
-            if best_ask is None and (best_ask := _fast_best(entry.get("best_ask"))) is False:
+            ticks = bests.get(best_ask)
+            if ticks is None and (ticks := _fast_best(best_ask)) is False:
                 return None
+            best_ask = ticks
         else:
             best_ask = None
         append(PriceChange(asset_id, side, price, size, best_bid, best_ask))
