@@ -389,7 +389,7 @@ def _fast_best(value: Any) -> int | bool | None:
 
 
 def _fast_price_change(obj: dict) -> PriceChangeMessage | None:
-    entries = obj.get("price_changes")
+    entries = obj["price_changes"]  # an older generation: KeyError, the full builder
     if type(entries) is not list or not entries:
         return None
     market = obj.get("market")  # _fast_header, inlined: this runs per message
@@ -408,17 +408,17 @@ def _fast_price_change(obj: dict) -> PriceChangeMessage | None:
     changes = []
     append = changes.append
     for entry in entries:
-        if type(entry) is not dict:
-            return None
-        # Subscripts, not .get(): a missing key raises KeyError, which sends
-        # the message to the full builder like any other surprise.
+        # Subscripts, not .get(): a missing key raises KeyError, and an entry
+        # that is not an object TypeError, which send the message to the
+        # full builder like any other surprise.
         asset_id = entry["asset_id"]
         if type(asset_id) is not str or not asset_id:
             return None
         side = sides[entry["side"]]
         raw_price = entry["price"]
-        price = prices.get(raw_price)
-        if price is None:
+        try:
+            price = prices[raw_price]
+        except KeyError:
             price = _learn_price(raw_price)
             if price is None:
                 return None
@@ -430,18 +430,20 @@ def _fast_price_change(obj: dict) -> PriceChangeMessage | None:
             return None
         best_bid = entry.get("best_bid")
         if best_bid is not None and best_bid != "":
-            ticks = bests.get(best_bid)
-            if ticks is None and (ticks := _fast_best(best_bid)) is False:
-                return None
-            best_bid = ticks
+            try:
+                best_bid = bests[best_bid]
+            except KeyError:
+                if (best_bid := _fast_best(best_bid)) is False:
+                    return None
         else:
             best_bid = None
         best_ask = entry.get("best_ask")
         if best_ask is not None and best_ask != "":
-            ticks = bests.get(best_ask)
-            if ticks is None and (ticks := _fast_best(best_ask)) is False:
-                return None
-            best_ask = ticks
+            try:
+                best_ask = bests[best_ask]
+            except KeyError:
+                if (best_ask := _fast_best(best_ask)) is False:
+                    return None
         else:
             best_ask = None
         append(PriceChange(asset_id, side, price, size, best_bid, best_ask))

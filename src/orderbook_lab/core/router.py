@@ -114,10 +114,10 @@ class MessageRouter:
         books = self._books
         changes = message.changes
         for change in changes:
-            asset_id = change.asset_id
-            book = books.get(asset_id)
-            if book is None:
-                book = self.book(asset_id)
+            try:
+                book = books[change.asset_id]
+            except KeyError:
+                book = self.book(change.asset_id)
             if not book.has_snapshot:
                 self.orphan_updates += 1
             book.apply_change(change.side, change.price, change.size)
