@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 
 from ..core.clock import Clock
-from ..core.messages import Message, OtherMessage
+from ..core.messages import Message
 from ..core.metrics import LatencyHistogram, record_pair
 from ..core.parser import Rejection, parse_line, parse_line_msgspec
 from ..core.router import MessageRouter, books_digest
@@ -45,10 +45,14 @@ class Pipeline:
         self._now = clock.now_ns
         if not config.metrics:  # only to measure what the histograms cost
             self.record = self._record_count_only
+        if not self._has_work:  # nothing to add to the router's work: skip a call per message
+            self.apply = self.router.apply
+        # Other event types are counted by the router (per type); this
+        # pipeline reports the ones it applied.
+        self._other_before = sum(self.router.other.values())
         self.generated = 0
         self.processed = 0
         self.invalid = 0
-        self.other = 0
         self.dropped: dict[str, int] = {}
         self.rejections: list[Rejection] = []
         self.latency = LatencyHistogram()
@@ -83,10 +87,12 @@ class Pipeline:
     def apply(self, message: Message) -> None:
         """Update the books, then do the configured CPU work."""
         self.router.apply(message)
-        if type(message) is OtherMessage:
-            self.other += 1
-        if self._has_work:
-            self.work()
+        self.work()
+
+    @property
+    def other(self) -> int:
+        """Messages of other event types applied (counted, never invalid)."""
+        return sum(self.router.other.values()) - self._other_before
 
     def record(self, produced_ns: int, started_ns: int) -> int:
         """Count one processed message and measure it; returns now (ns)."""
