@@ -120,6 +120,14 @@ class BookVersusReference(RuleBasedStateMachine):
             "bids": [[ticks_to_price(p), s] for p, s in bids],
             "asks": [[ticks_to_price(p), s] for p, s in asks],
         }
+        for n in (None, 0, 3):
+            top_bids, top_asks = (bids, asks) if n is None else (bids[:n], asks[:n])
+            assert book.columns(n) == (
+                [p for p, _ in top_bids],
+                [s for _, s in top_bids],
+                [p for p, _ in top_asks],
+                [s for _, s in top_asks],
+            )
         view = book.snapshot(3)
         assert (view.bids, view.asks, view.best_bid, view.best_ask) == (
             bids[:3],

@@ -271,17 +271,21 @@ class StateMachine:
     def columns(self, n: int | None = None) -> tuple[list[int], list[float], list[int], list[float]]:
         """The best ``n`` levels of each side (all when ``None``) as four
         best-first columns: bid prices (ticks), bid sizes, ask prices, ask
-        sizes. O(log m + n) and no object per level, so about 8x cheaper
-        than ``depth`` for a 40-level side: what a publisher packs into a
-        flat buffer.
+        sizes. O(n): two slices and two C-level gathers from the size
+        tables, no object per level, so several times cheaper than
+        ``depth``: what a publisher packs into a flat buffer.
 
         >>> book = StateMachine("a")
         >>> book.apply_snapshot([PriceLevel(480, 3.0), PriceLevel(490, 1.0)], [PriceLevel(520, 2.0)])
         >>> book.columns()
         ([490, 480], [1.0, 3.0], [520], [2.0])
         """
-        bid_prices = list(islice(reversed(self._bid_prices), n))
-        ask_prices = list(islice(self._ask_prices, n))
+        if n is None:
+            bid_prices, ask_prices = self._bid_prices[::-1], self._ask_prices[:]
+        elif n <= 0:
+            bid_prices, ask_prices = [], []
+        else:
+            bid_prices, ask_prices = self._bid_prices[: -n - 1 : -1], self._ask_prices[:n]
         return (
             bid_prices,
             list(map(self._bid_sizes.__getitem__, bid_prices)),
