@@ -52,6 +52,8 @@ def test_book_bench_runs_every_contender_in_workers_and_they_agree():
     for result in report.results:
         assert _positive(result.ns_per_update) and _positive(result.ns_per_write)
         assert _positive(result.ns_per_best) and _positive(result.us_per_depth10)
+        assert _positive(result.us_per_snapshot) and _positive(result.ns_per_change)
+        assert result.us_per_snapshot * 1e3 > result.ns_per_change  # a snapshot is many levels
         assert result.samples == _TINY.repeats
     document = report.as_dict()
     assert document["bench"] == "book" and document["python"] and document["machine"]

@@ -509,13 +509,13 @@ def measure(contender: str, stream_path: str, timing: dict) -> dict[str, Any]:
     repeats, min_sample_s = timing["repeats"], timing["min_sample_s"]
     op_count = len(native)
 
-    def replay(read: bool):
+    def replay(ops: list, read: bool):
         def run(loops: int) -> int:
             elapsed = 0
             for _ in range(loops):  # every pass starts from fresh, empty books
                 books = impl.new_books(book_count)
                 began = time.perf_counter_ns()
-                impl.replay(native, books, read)
+                impl.replay(ops, books, read)
                 elapsed += time.perf_counter_ns() - began
             return elapsed
 
@@ -548,8 +548,12 @@ def measure(contender: str, stream_path: str, timing: dict) -> dict[str, Any]:
             if enabled:
                 gc.enable()
 
-    update = timed(replay(True), op_count)
-    write = timed(replay(False), op_count)
+    update = timed(replay(native, True), op_count)
+    write = timed(replay(native, False), op_count)
+    # The snapshots alone (each followed by its top-of-book read, as in
+    # ``update``): how much of an update's average they account for.
+    snapshots = [op for op in native if op[1] is None]
+    snapshot = timed(replay(snapshots, True), len(snapshots))
     best = timed(reads(impl.read_best), book_count)
     depth = timed(reads(impl.read_depth, 10), book_count)
     return {
@@ -560,7 +564,9 @@ def measure(contender: str, stream_path: str, timing: dict) -> dict[str, Any]:
             "ns_per_write": write,
             "ns_per_best": best,
             "ns_per_depth10": depth,
+            "ns_per_snapshot": snapshot,
         },
+        "snapshots": len(snapshots),
         "summary": impl.summary(settled),
         "pid": os.getpid(),
     }
@@ -580,6 +586,10 @@ class BookResult:
     ns_per_best: float
     us_per_depth10: float
     samples: int
+    us_per_snapshot: float = 0.0
+    ns_per_change: float = 0.0
+    """``ns_per_update`` with the snapshots' share taken out: a level change
+    and its top-of-book read (derived from the two medians)."""
     vs_reference: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -589,6 +599,8 @@ class BookResult:
             "ns_per_best": round(self.ns_per_best, 1),
             "us_per_depth10": round(self.us_per_depth10, 3),
             "ns_per_write": round(self.ns_per_write, 1),
+            "ns_per_change": round(self.ns_per_change, 1),
+            "us_per_snapshot": round(self.us_per_snapshot, 3),
             "update_vs_order_book": None if self.vs_reference is None else round(self.vs_reference, 3),
             "samples": self.samples,
         }
@@ -674,6 +686,7 @@ def run_book_bench(
                 for key, values in answer["samples"].items():
                     samples[name].setdefault(key, []).extend(values)
                 summaries[name] = answer["summary"]
+                snapshot_count, op_count = answer["snapshots"], answer["ops"]
     reference = None
     for name in runnable:
         got = samples[name]
@@ -684,6 +697,11 @@ def run_book_bench(
             ns_per_best=median(got["ns_per_best"]),
             us_per_depth10=median(got["ns_per_depth10"]) / 1e3,
             samples=len(got["ns_per_update"]),
+            us_per_snapshot=median(got["ns_per_snapshot"]) / 1e3,
+            ns_per_change=(
+                median(got["ns_per_update"]) * op_count - median(got["ns_per_snapshot"]) * snapshot_count
+            )
+            / (op_count - snapshot_count),
         )
         report.results.append(result)
         if name == REFERENCE:
