@@ -32,10 +32,10 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
-from math import exp as _exp
-from math import log as _log
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from math import exp as _exp
+from math import log as _log
 from pathlib import Path
 from typing import Literal, NamedTuple
 
