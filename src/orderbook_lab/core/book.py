@@ -318,7 +318,7 @@ class StateMachine:
         """Walk the whole book and raise ``AssertionError`` on any broken
         invariant: each sorted price list is strictly ascending and holds
         exactly the prices whose slot in the table is non-zero, every size
-        is a non-negative float, only ticks inside (0, 1) hold a level, and
+        is non-negative, only ticks inside (0, 1) hold a level, and
         a cached best level equals the real one. O(1001). For tests."""
         sides = (
             (self._bid_sizes, self._bid_prices, self._bid_top, self._bid_top_price, _NO_BID_TOP, -1),
@@ -328,7 +328,7 @@ class StateMachine:
             assert len(sizes) == _SLOTS, f"table has {len(sizes)} slots"
             assert all(type(p) is int for p in prices), "a price is not an int number of ticks"
             assert all(a < b for a, b in itertools.pairwise(prices)), "prices not strictly ascending"
-            assert all(type(s) is float and s >= 0.0 for s in sizes), "a size is negative or not a float"
+            assert all(s >= 0.0 for s in sizes), "a size is negative"
             held = [p for p, s in enumerate(sizes) if s]
             assert prices == held, "sorted prices and level table disagree"
             assert not prices or (prices[0] > 0 and prices[-1] < TICKS_PER_UNIT), "a price outside (0, 1)"
