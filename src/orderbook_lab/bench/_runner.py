@@ -15,8 +15,9 @@ the updates built). The method is what matters, and it is short:
   as a **warm-up** that is thrown away, then sampled ``repeats`` times;
 * the figure kept is the **median** of the samples of all workers, which
   shrugs off the odd sample another process on the machine disturbed;
-* workers of different contenders are interleaved (A, B, C, A, B, C...),
-  so a slow minute on a shared machine hurts every contender alike.
+* workers of different contenders are interleaved, and the order turns
+  each round (A B C, B C A, C A B...), so a slow minute on a shared
+  machine, or the first worker's cold start, hurts every contender alike.
 
 A worker prints one JSON object on stdout; nothing else is read from it.
 """
@@ -33,7 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Timing", "WorkerError", "calibrate", "sample", "run_worker", "python_version", "machine"]
+__all__ = ["Timing", "WorkerError", "calibrate", "sample", "rotated", "run_worker", "python_version", "machine"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,17 @@ def run_worker(args: dict, timeout_s: float = 600.0) -> dict:
     answer = json.loads(done.stdout)
     answer["worker_s"] = round(time.perf_counter() - began, 3)
     return answer
+
+
+def rotated(names, round_no: int) -> list:
+    """``names`` turned left by ``round_no``: who goes first changes each round.
+
+    >>> rotated(["a", "b", "c"], 1)
+    ['b', 'c', 'a']
+    """
+    names = list(names)
+    shift = round_no % len(names) if names else 0
+    return names[shift:] + names[:shift]
 
 
 def median(values: list[float]) -> float:

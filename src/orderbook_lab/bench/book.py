@@ -50,7 +50,7 @@ from itertools import islice
 from typing import Any
 
 from ..core.messages import PriceLevel
-from ._runner import Timing, median, run_worker
+from ._runner import Timing, median, rotated, run_worker
 
 __all__ = [
     "BOOK_CONTENDERS",
@@ -672,7 +672,7 @@ def run_book_bench(
         with open(path, "wb") as handle:
             pickle.dump(({"books": stream.books}, ops), handle, protocol=pickle.HIGHEST_PROTOCOL)
         for round_no in range(timing.processes):
-            for name in runnable:  # interleaved: A, B, C, A, B, C, ...
+            for name in rotated(runnable, round_no):  # interleaved, first turn by turn
                 if progress is not None:
                     progress(f"{name}: worker {round_no + 1}/{timing.processes}")
                 answer = run_worker(

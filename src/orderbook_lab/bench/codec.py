@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._runner import Timing, calibrate, median, run_worker, sample
+from ._runner import Timing, calibrate, median, rotated, run_worker, sample
 
 __all__ = ["CodecReport", "run_codec_bench"]
 
@@ -261,7 +261,7 @@ def run_codec_bench(
             for line in lines:
                 handle.write(line + "\n")
         for round_no in range(timing.processes):
-            for name in ("stdlib", "msgspec", "book"):
+            for name in rotated(("stdlib", "msgspec", "book"), round_no):
                 if progress is not None:
                     progress(f"{name}: worker {round_no + 1}/{timing.processes}")
                 answer = run_worker(

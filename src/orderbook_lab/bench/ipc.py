@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._runner import Timing, calibrate, median, run_worker, sample
+from ._runner import Timing, calibrate, median, rotated, run_worker, sample
 
 __all__ = ["CODECS", "IpcReport", "run_ipc_bench"]
 
@@ -183,7 +183,7 @@ def run_ipc_bench(
             for line in MessageSource.synthetic(SourceConfig(messages=messages, seed=1)).wire_lines():
                 handle.write(line + "\n")
         for round_no in range(timing.processes):
-            for name in CODECS:
+            for name in rotated(CODECS, round_no):
                 if progress is not None:
                     progress(f"{name}: worker {round_no + 1}/{timing.processes}")
                 answer = run_worker(
