@@ -26,6 +26,7 @@ fmt:
 bench *ARGS:
     uv run orderbook-lab bench book {{ARGS}}
     uv run orderbook-lab bench codec {{ARGS}}
+    uv run orderbook-lab bench ipc {{ARGS}}
 
 # Run one experiment: just experiment 1.2
 experiment ID *ARGS:

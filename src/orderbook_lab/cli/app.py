@@ -315,3 +315,9 @@ def _root() -> None:
 
 
 __all__ = ["app", "PHASES"]
+
+
+# Registered last: the bench commands reuse this module's consoles.
+from .bench import bench_app  # noqa: E402
+
+app.add_typer(bench_app, name="bench")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LatencyHistogram", "Percentiles", "throughput"]
+__all__ = ["LatencyHistogram", "Percentiles", "record_pair", "throughput"]
 
 _SUB_BITS = 7
 _HALF = 1 << (_SUB_BITS - 1)  # sub-buckets per power of two above 128 ns
@@ -63,20 +63,27 @@ class Percentiles:
 class LatencyHistogram:
     """Fixed-memory histogram of non-negative integer nanoseconds."""
 
-    __slots__ = ("_counts", "count", "total_ns", "max_ns")
+    __slots__ = ("_counts", "total_ns", "max_ns")
 
     def __init__(self) -> None:
         self._counts = [0] * _SIZE
-        self.count = 0
         self.total_ns = 0
         self.max_ns = 0
 
     def record(self, ns: int) -> None:
-        """Add one sample. O(1); negative samples count as 0."""
+        """Add one sample. O(1); negative samples count as 0.
+
+        ``_bucket`` is inlined here: this runs once or twice per message,
+        and a Python call costs as much as the rest of the method."""
         if ns < 0:
             ns = 0
-        self._counts[_bucket(ns)] += 1
-        self.count += 1
+        shift = ns.bit_length() - _SUB_BITS
+        if shift <= 0:
+            self._counts[ns] += 1
+        elif shift > _MAX_SHIFT:
+            self._counts[_SIZE - 1] += 1
+        else:
+            self._counts[shift * _HALF + (ns >> shift)] += 1
         self.total_ns += ns
         if ns > self.max_ns:
             self.max_ns = ns
@@ -87,15 +94,21 @@ class LatencyHistogram:
         for index, n in enumerate(other._counts):
             if n:
                 counts[index] += n
-        self.count += other.count
         self.total_ns += other.total_ns
         self.max_ns = max(self.max_ns, other.max_ns)
 
+    @property
+    def count(self) -> int:
+        """Samples recorded. O(buckets): summed when asked, so that
+        ``record``, which runs per message, has one counter less to bump."""
+        return sum(self._counts)
+
     def percentile(self, q: float) -> float:
         """The ``q``-th percentile (0..100) in ns; 0.0 when empty. O(buckets)."""
-        if self.count == 0:
+        count = self.count
+        if count == 0:
             return 0.0
-        rank = max(1, round(q / 100 * self.count))
+        rank = max(1, round(q / 100 * count))
         seen = 0
         for index, n in enumerate(self._counts):
             seen += n
@@ -104,7 +117,8 @@ class LatencyHistogram:
         return float(self.max_ns)
 
     def mean_ns(self) -> float:
-        return self.total_ns / self.count if self.count else 0.0
+        count = self.count
+        return self.total_ns / count if count else 0.0
 
     def summary(self, unit_ns: float) -> Percentiles:
         """p50/p95/p99/max divided by ``unit_ns`` (1e3 for µs, 1e6 for ms)."""
@@ -119,13 +133,40 @@ class LatencyHistogram:
         # Sparse on the wire: a worker's histogram crosses a pipe as a few
         # hundred pairs, not thousands of zeros.
         nonzero = [(i, n) for i, n in enumerate(self._counts) if n]
-        return nonzero, self.count, self.total_ns, self.max_ns
+        return nonzero, self.total_ns, self.max_ns
 
     def __setstate__(self, state: tuple) -> None:
-        nonzero, self.count, self.total_ns, self.max_ns = state
+        nonzero, self.total_ns, self.max_ns = state
         self._counts = [0] * _SIZE
         for index, n in nonzero:
             self._counts[index] = n
+
+
+def record_pair(first: LatencyHistogram, first_ns: int, second: LatencyHistogram, second_ns: int) -> None:
+    """``first.record(first_ns); second.record(second_ns)`` in one call.
+
+    Every processed message records two samples (latency and processing
+    time); one Python call instead of two keeps the metrics under 5 % of
+    a phase-1 message (``orderbook-lab bench codec`` measures it).
+
+    >>> a, b = LatencyHistogram(), LatencyHistogram()
+    >>> record_pair(a, 1_000, b, -5)
+    >>> (a.count, a.max_ns, b.count, b.max_ns)
+    (1, 1000, 1, 0)
+    """
+    # Written out twice on purpose: a loop over the pair costs more than it saves.
+    ns = first_ns if first_ns > 0 else 0
+    shift = ns.bit_length() - _SUB_BITS
+    first._counts[ns if shift <= 0 else (shift * _HALF + (ns >> shift) if shift <= _MAX_SHIFT else _SIZE - 1)] += 1
+    first.total_ns += ns
+    if ns > first.max_ns:
+        first.max_ns = ns
+    ns = second_ns if second_ns > 0 else 0
+    shift = ns.bit_length() - _SUB_BITS
+    second._counts[ns if shift <= 0 else (shift * _HALF + (ns >> shift) if shift <= _MAX_SHIFT else _SIZE - 1)] += 1
+    second.total_ns += ns
+    if ns > second.max_ns:
+        second.max_ns = ns
 
 
 def throughput(count: int, seconds: float) -> float:

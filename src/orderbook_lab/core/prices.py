@@ -153,4 +153,4 @@ def parse_size(text: object) -> float:
         raise InvalidValue(f"size is not a number: {text!r}") from None
     if not size >= 0.0 or size == float("inf"):
         raise InvalidValue(f"size is negative or not finite: {text!r}")
-    return size
+    return size or 0.0  # "-0" is zero: one zero, whichever parser read it

@@ -106,10 +106,38 @@ class MessageRouter:
 
     def apply(self, message: Message) -> None:
         """Apply one validated message to the books it names."""
+        if type(message) is not PriceChangeMessage:
+            self._apply_other(message)
+            return
+        # A price_change, nine messages in ten: handled here rather than in
+        # a helper, since a Python call costs about as much as a level change.
+        books = self._books
+        changes = message.changes
+        for change in changes:
+            try:
+                book = books[change.asset_id]
+            except KeyError:
+                book = self.book(change.asset_id)
+            if not book.has_snapshot:
+                self.orphan_updates += 1
+            book.apply_change(change.side, change.price, change.size)
+        # Check each asset's book against the feed's best prices once, after
+        # all of the message's changes, with that asset's last change.
+        if len(changes) == 1:
+            change = changes[0]
+            book.check_best(change.best_bid, change.best_ask)
+        elif len(changes) == 2 and changes[0].asset_id != changes[1].asset_id:  # YES and NO
+            first, second = changes
+            books[first.asset_id].check_best(first.best_bid, first.best_ask)
+            book.check_best(second.best_bid, second.best_ask)
+        else:
+            last_seen = {change.asset_id: change for change in changes}
+            for asset_id, change in last_seen.items():
+                books[asset_id].check_best(change.best_bid, change.best_ask)
+
+    def _apply_other(self, message: Message) -> None:
         kind = type(message)
-        if kind is PriceChangeMessage:
-            self._apply_changes(message)
-        elif kind is BookMessage:
+        if kind is BookMessage:
             self.book(message.asset_id).apply_snapshot(message.bids, message.asks)
         elif kind is LastTradePriceMessage:
             self.last_trades[message.asset_id] = message
@@ -121,20 +149,6 @@ class MessageRouter:
             self.other[message.event_type] = self.other.get(message.event_type, 0) + 1
         else:
             raise TypeError(f"not a message: {message!r}")
-
-    def _apply_changes(self, message: PriceChangeMessage) -> None:
-        books = self._books
-        last_seen = {}
-        for change in message.changes:
-            book = books.get(change.asset_id)
-            if book is None:
-                book = self.book(change.asset_id)
-            if not book.has_snapshot:
-                self.orphan_updates += 1
-            book.apply_change(change.side, change.price, change.size)
-            last_seen[change.asset_id] = change
-        for asset_id, change in last_seen.items():
-            books[asset_id].check_best(change.best_bid, change.best_ask)
 
     def query(self, asset_id: str, depth: int = 10) -> BookView | None:
         """The top of one book (see ``StateMachine.snapshot``), or ``None``."""

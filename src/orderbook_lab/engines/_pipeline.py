@@ -16,9 +16,9 @@ from __future__ import annotations
 import random
 
 from ..core.clock import Clock
-from ..core.messages import Message, OtherMessage
-from ..core.metrics import LatencyHistogram
-from ..core.parser import Rejection, parse_line
+from ..core.messages import Message
+from ..core.metrics import LatencyHistogram, record_pair
+from ..core.parser import Rejection, parse_line, parse_line_msgspec
 from ..core.router import MessageRouter, RouterStats, books_digest
 from ..core.source import Frame, MessageSource
 from ._work import CpuWork
@@ -46,10 +46,21 @@ class Pipeline:
         # A worker process gets the parent's calibrated work, so every
         # worker burns the same iterations per message as the baseline.
         self.work = work if work is not None else CpuWork(config.work_ms)
+        # ``--codec msgspec`` decodes the wire with msgspec typed structs too;
+        # both parsers give the same messages and the same rejections.
+        self._parse = parse_line_msgspec if config.codec == "msgspec" else parse_line
+        self._has_work = config.work_ms > 0
+        self._now = clock.now_ns
+        if not config.metrics:  # only to measure what the histograms cost
+            self.record = self._record_count_only
+        if not self._has_work:  # nothing to add to the router's work: skip a call per message
+            self.apply = self.router.apply
+        # Other event types are counted by the router (per type); this
+        # pipeline reports the ones it applied.
+        self._other_before = sum(self.router.other.values())
         self.generated = 0
         self.processed = 0
         self.invalid = 0
-        self.other = 0
         self.dropped: dict[str, int] = {}
         self.rejections: list[Rejection] = []
         self.latency = LatencyHistogram()
@@ -67,8 +78,10 @@ class Pipeline:
         rejected ones. O(size of the line)."""
         if self.first_produced_ns is None:
             self.first_produced_ns = frame.produced_ns
-        items = parse_line(frame.text, frame.line_no)
+        items = self._parse(frame.text, frame.line_no)
         self.generated += len(items)
+        if len(items) == 1 and type(items[0]) is not Rejection:  # the common case
+            return items
         messages = []
         for item in items:
             if type(item) is Rejection:
@@ -82,16 +95,26 @@ class Pipeline:
     def apply(self, message: Message) -> None:
         """Update the books, then do the configured CPU work."""
         self.router.apply(message)
-        if type(message) is OtherMessage:
-            self.other += 1
         self.work()
+
+    @property
+    def other(self) -> int:
+        """Messages of other event types applied (counted, never invalid)."""
+        return sum(self.router.other.values()) - self._other_before
 
     def record(self, produced_ns: int, started_ns: int) -> int:
         """Count one processed message and measure it; returns now (ns)."""
-        now = self.clock.now_ns()
+        now = self._now()
         self.processed += 1
-        self.latency.record(now - produced_ns)
-        self.processing.record(now - started_ns)
+        record_pair(self.latency, now - produced_ns, self.processing, now - started_ns)
+        self.last_applied_ns = now
+        return now
+
+    def _record_count_only(self, produced_ns: int, started_ns: int) -> int:
+        # ``RunConfig(metrics=False)``: the same clock read and counting,
+        # no histograms; what is left out is what the metrics cost.
+        now = self._now()
+        self.processed += 1
         self.last_applied_ns = now
         return now
 
@@ -129,7 +152,8 @@ class Pipeline:
             processed=self.processed,
             invalid=self.invalid,
             dropped=dict(self.dropped),
-            other=self.other,
+            # Workers' routers counted their own other events.
+            other=self.other if router_stats is None else sum(router_stats.other.values()),
             rejections=tuple(self.rejections),
             latency_ms=self.latency.summary(1e6),
             processing_us=self.processing.summary(1e3),

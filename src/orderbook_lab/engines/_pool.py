@@ -472,7 +472,6 @@ class PoolEngine:
         last = pipeline.last_applied_ns
         for report in reports:
             pipeline.processed += report.processed
-            pipeline.other += report.other
             pipeline.latency.merge(report.latency)
             pipeline.processing.merge(report.processing)
             if report.last_applied_ns is not None:

@@ -59,6 +59,8 @@ class RunConfig:
     loop: Literal["uvloop", "asyncio"] | None = None
     jitter_ms: float = 0.0
     burst: int = 1
+    metrics: bool = True
+    """Latency histograms on; off only to measure what they cost (bench codec)."""
     ipc_batch: int = 64
     """Messages per IPC frame to one worker (process and thread engines)."""
     query_timeout_ms: float = 1000.0

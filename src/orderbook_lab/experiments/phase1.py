@@ -135,6 +135,72 @@ def asset_sweep(quick: bool, progress: Progress) -> Report:
     return report
 
 
+def book_structures(quick: bool, progress: Progress) -> Report:
+    """1.5: the data structure under the book, measured on one seeded stream.
+
+    The same stream of level operations (``bench book``'s) through the naive
+    book (``sorteddict``: a ``SortedDict`` per side, float keys), this
+    project's previous book (``sortedlist``: a dict plus a ``SortedList`` of
+    ticks) and the current one (``orderbook-lab``: a tick-indexed size table
+    plus a plain sorted ``list``, cached best level), each in a fresh worker
+    process; and the memory one book keeps. "update" is a level change plus
+    a read of the best bid and ask, as the feed sends them."""
+    from ..bench.book import BookStream, book_memory_bytes, missing_reason, run_book_bench
+
+    names = ["sorteddict", "sortedlist", "orderbook-lab"]
+    if missing_reason("order-book") is None:
+        names.append("order-book")  # the C extension, as an anchor, when installed
+    stream = BookStream(updates=5_000, books=8) if quick else BookStream()
+    bench = run_book_bench(contenders=tuple(names), stream=stream, quick=quick, progress=progress)
+    table = Table(
+        f"Book structures on one stream: {stream.describe()}",
+        ["structure", "update (ns)", "write only (ns)", "best bid+ask (ns)", "depth(10) (µs)",
+         "memory per book (KiB)", "update vs now (x)"],
+    )
+    labels = {
+        "sorteddict": "sorteddict (naive)",
+        "sortedlist": "sortedlist (previous)",
+        "orderbook-lab": "orderbook-lab (now)",
+        "order-book": "order-book (C)",
+    }
+    ours = bench.result("orderbook-lab")
+    for result in bench.results:
+        progress(f"memory of {result.name}")
+        memory = book_memory_bytes(result.name, BookStream(updates=5_000, books=8) if quick else stream)
+        table.add(labels[result.name], round(result.ns_per_update, 1), round(result.ns_per_write, 1),
+                  round(result.ns_per_best, 1), round(result.us_per_depth10, 2), round(memory / 1024, 1),
+                  round(result.ns_per_update / ours.ns_per_update, 2))
+    report = Report("1.5", "Data structure under the book", [table], quick=quick)
+    rows = {row[0]: row for row in table.rows}
+    naive, previous, current = (rows[labels[n]] for n in ("sorteddict", "sortedlist", "orderbook-lab"))
+    report.findings.append(
+        f"The naive SortedDict book costs {naive[1]:.0f} ns per update against {current[1]:.0f} ns "
+        f"({naive[6]:.2f}x): every write hashes a float and every read of its best runs SortedDict's "
+        f"Python code ({naive[3]:.0f} ns for best bid+ask, against {current[3]:.0f} ns from a cached level)."
+    )
+    report.findings.append(
+        f"The previous dict + SortedList book costs {previous[1]:.0f} ns per update ({previous[6]:.2f}x): its "
+        f"writes take {previous[2]:.0f} ns against {current[2]:.0f} ns now, and a read of the best "
+        f"{previous[3]:.0f} ns against {current[3]:.0f} ns, because SortedList indexing and the PriceLevel "
+        "built on every read run Python code. With at most 999 prices a side, SortedList's O(log n) never "
+        "pays for itself; a plain list with bisect moves a few KiB at worst."
+    )
+    lightest = min((row for row in table.rows if row is not current), key=lambda row: row[5])
+    report.findings.append(
+        f"What the current book trades for its speed is memory: {current[5]:.1f} KiB per book (two 1001-slot "
+        f"tables, whatever the depth) against {lightest[5]:.1f} KiB for {lightest[0]}; "
+        f"for 10,000 books that is {current[5] * 10_000 / 1024:.0f} MiB against {lightest[5] * 10_000 / 1024:.0f} MiB."
+    )
+    if labels["order-book"] in rows:
+        anchor = rows[labels["order-book"]]
+        report.findings.append(
+            f"The C extension order-book costs {anchor[1]:.0f} ns per update: writes are cheaper in C "
+            f"({anchor[2]:.0f} ns against {current[2]:.0f} ns), but it sorts its keys again at the first read "
+            f"after a write, so per update the current book needs {1 / anchor[6]:.2f}x its time."
+        )
+    return report
+
+
 EXPERIMENTS = (
     Experiment("1.1", "Rate vs capacity", "What happens past 1 / work-time?", rate_sweep),
     Experiment("1.2", "Work per message vs throughput", "Is throughput capped at 1 / work?", work_sweep),
@@ -142,4 +208,6 @@ EXPERIMENTS = (
                queries_under_load),
     Experiment("1.4", "Number of books vs cost per message", "Does more books mean slower messages?",
                asset_sweep),
+    Experiment("1.5", "Data structure under the book", "Which structure should hold a book's levels?",
+               book_structures),
 )

@@ -1,0 +1,149 @@
+"""``orderbook-lab bench``: the shape and sanity of what the benches report.
+
+Never a speed threshold: these run on a shared machine. They check that
+every contender ran in its worker, that the numbers are positive and
+finite, that the contenders ended with the same books, and that the JSON
+holds the keys the issue fixes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from typer.testing import CliRunner
+
+from orderbook_lab.bench._runner import Timing, calibrate, sample
+from orderbook_lab.bench.book import BOOK_CONTENDERS, BookStream, level_stream, missing_reason, run_book_bench
+from orderbook_lab.bench.codec import run_codec_bench
+from orderbook_lab.bench.ipc import run_ipc_bench
+from orderbook_lab.cli import app
+
+runner = CliRunner()
+_TINY = Timing(repeats=2, min_sample_s=0.0, processes=1)
+
+
+def _positive(x: float) -> bool:
+    return math.isfinite(x) and x > 0
+
+
+def test_level_stream_is_seeded_and_shaped_like_the_feed():
+    config = BookStream(updates=5_000, books=6, seed=3)
+    ops = level_stream(config)
+    assert ops == level_stream(config)
+    assert ops != level_stream(BookStream(updates=5_000, books=6, seed=4))
+    snapshots = [op for op in ops if op[1] is None]
+    changes = [op for op in ops if op[1] is not None]
+    assert len(snapshots) >= config.books  # the initial ones, then occasional fresh ones
+    removals = sum(1 for op in changes if op[3] == 0.0)
+    assert 0 < removals < len(changes) / 3  # mostly size changes
+    ticks = {op[2] % 10 == 0 for op in changes}
+    assert ticks == {True, False}  # 0.01 and 0.001 markets
+    for _, _, bids, asks in snapshots:
+        assert bids and asks and max(p for p, _ in bids) < min(p for p, _ in asks)
+
+
+def test_book_bench_runs_every_contender_in_workers_and_they_agree():
+    contenders = tuple(name for name in BOOK_CONTENDERS if missing_reason(name) is None)
+    report = run_book_bench(contenders=contenders, stream=BookStream(updates=3_000, books=4), timing=_TINY)
+    assert [r.name for r in report.results] == list(contenders)
+    assert report.same_books
+    for result in report.results:
+        assert _positive(result.ns_per_update) and _positive(result.ns_per_write)
+        assert _positive(result.ns_per_best) and _positive(result.us_per_depth10)
+        assert _positive(result.us_per_snapshot) and _positive(result.ns_per_change)
+        assert result.us_per_snapshot * 1e3 > result.ns_per_change  # a snapshot is many levels
+        assert result.samples == _TINY.repeats
+    document = report.as_dict()
+    assert document["bench"] == "book" and document["python"] and document["machine"]
+    if "order-book" in contenders:
+        ratios = {r["name"]: r["update_vs_order_book"] for r in document["results"]}
+        assert ratios["order-book"] == 1.0
+
+
+def test_a_missing_contender_is_skipped_with_a_reason(monkeypatch):
+    import orderbook_lab.bench.book as book
+
+    monkeypatch.setattr(book, "missing_reason", lambda name: "not here" if name == "order-book" else None)
+    report = run_book_bench(
+        contenders=("orderbook-lab", "order-book"), stream=BookStream(updates=500, books=2), timing=_TINY
+    )
+    assert [r.name for r in report.results] == ["orderbook-lab"]
+    assert report.skipped == [("order-book", "not here")]
+    assert report.results[0].vs_reference is None
+
+
+def test_bench_book_quick_prints_the_table_and_writes_the_json(tmp_path):
+    path = tmp_path / "b.json"
+    result = runner.invoke(app, ["bench", "book", "--quick", "--json", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "orderbook-lab" in result.output and "vs" in result.output and "(ns)" in result.output
+    document = json.loads(path.read_text())
+    assert set(document) >= {"bench", "python", "machine", "results"}
+    assert document["bench"] == "book"
+    names = [r["name"] for r in document["results"]]
+    assert names[:2] == ["orderbook-lab", "sorteddict"]
+    assert set(names) <= {"orderbook-lab", "sorteddict", "order-book"}
+    for entry in document["results"]:
+        assert set(entry) >= {"name", "ns_per_update", "ns_per_best", "us_per_depth10"}
+        assert all(_positive(entry[key]) for key in ("ns_per_update", "ns_per_best", "us_per_depth10"))
+
+
+def test_codec_bench_reports_both_paths_a_breakdown_and_the_metrics_overhead():
+    report = run_codec_bench(messages=1_500, timing=_TINY)
+    assert set(report.msgs_per_s) == {"stdlib", "msgspec"}
+    assert all(_positive(v) for v in report.msgs_per_s.values())
+    assert set(report.engine_msgs_per_s) == {"stdlib", "msgspec", "stdlib, metrics off"}
+    assert _positive(report.changes_per_s)
+    parts = report.breakdown_us
+    assert {"source", "parse", "route_apply", "metrics"} <= set(parts)
+    assert all(parts[step] > 0 for step in ("source", "parse", "route_apply", "metrics"))
+    assert math.isfinite(report.metrics_overhead_pct)
+    assert report.changes > report.messages  # the feed sends both tokens of a market together
+    document = report.as_dict()
+    assert document["bench"] == "codec" and [r["name"] for r in document["results"]] == ["stdlib", "msgspec"]
+
+
+def test_bench_codec_and_ipc_commands(tmp_path):
+    path = tmp_path / "c.json"
+    result = runner.invoke(app, ["bench", "codec", "--quick", "--json", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "msgspec" in result.output and "µs / msg" in result.output
+    assert json.loads(path.read_text())["bench"] == "codec"
+    path = tmp_path / "i.json"
+    result = runner.invoke(app, ["bench", "ipc", "--quick", "--json", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "pickle" in result.output and "msgspec" in result.output
+    document = json.loads(path.read_text())
+    assert document["bench"] == "ipc" and [r["name"] for r in document["results"]] == ["pickle", "msgspec"]
+
+
+def test_ipc_bench_reports_both_codecs():
+    report = run_ipc_bench(messages=1_000, timing=_TINY)
+    assert set(report.results) == {"pickle", "msgspec"}
+    for figures in report.results.values():
+        assert all(
+            _positive(figures[key]) for key in ("encode_us", "decode_us", "round_trip_us", "msgs_per_s")
+        )
+        assert figures["bytes_per_msg"] > 50  # a message is a few hundred bytes either way
+        # a round trip encodes and decodes twice, plus the pipe
+        assert figures["round_trip_us"] > figures["decode_us"]
+
+
+def test_calibration_doubles_until_a_sample_is_long_enough():
+    seen = []
+
+    def run(loops: int) -> int:
+        seen.append(loops)
+        return loops * 1_000  # 1 µs per loop
+
+    assert calibrate(run, min_sample_s=0.0001) == 128  # 128 µs >= 100 µs
+    assert seen == [1, 2, 4, 8, 16, 32, 64, 128]
+    assert sample(run, 4, 3) == [4_000] * 3 and seen[-4:] == [4, 4, 4, 4]  # one warm-up, three samples
+
+
+@pytest.mark.parametrize("command", [["bench"], ["bench", "nope"]])
+def test_bench_without_a_known_name_does_not_run(command):
+    result = runner.invoke(app, command)
+    assert "book" in result.output or result.exit_code != 0
