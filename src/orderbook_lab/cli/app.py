@@ -44,15 +44,6 @@ def _config(phase, engine, **fields) -> RunConfig:
         raise typer.BadParameter(error.args[0], param_hint="'--phase'") from None
 
 
-def _async_fields(queue_size, backpressure, batch_size, batch_timeout_ms, offload, loop, jitter_ms, burst) -> dict:
-    """The phase 2 options as RunConfig fields (other engines ignore them)."""
-    return dict(
-        queue_size=queue_size, backpressure=backpressure.value, batch_size=batch_size,
-        batch_timeout_ms=batch_timeout_ms, offload=offload.value, loop=loop.value if loop else None,
-        jitter_ms=jitter_ms, burst=burst,
-    )
-
-
 def _write_json(path: Optional[Path], document: object) -> None:
     if path is None:
         return
@@ -89,77 +80,38 @@ def _report(config: RunConfig, stats: RunStats, books: dict, json_out, books_out
     _write_json(books_out, books)
 
 
+def _stream_fields(run_fields: dict) -> dict:
+    if run_fields["messages"] is None and run_fields["duration_s"] is None:
+        return {**run_fields, "messages": 10_000}
+    return run_fields
+
+
 @app.command()
+@opt.with_run_options(generated_stream=True)
 def run(
     phase: opt.Phase = None,
     engine: opt.Engine = None,
-    messages: opt.Messages = None,
-    duration: opt.Duration = None,
-    rate: opt.Rate = 0.0,
-    assets: opt.Assets = 10,
-    seed: opt.Seed = 1,
-    popularity: opt.Popularity = opt.PopularityName.uniform,
-    work_ms: opt.WorkMs = 0.0,
-    io_ms: opt.IoMs = 0.0,
-    query_rate: opt.QueryRate = 0.0,
-    processes: opt.Processes = None,
-    codec: opt.Codec = opt.CodecName.pickle,
-    queue_size: opt.QueueSize = RunConfig.queue_size,
-    backpressure: opt.Backpressure = opt.BackpressureName.block,
-    batch_size: opt.BatchSize = RunConfig.batch_size,
-    batch_timeout_ms: opt.BatchTimeoutMs = RunConfig.batch_timeout_ms,
-    offload: opt.Offload = opt.OffloadName.none,
-    loop: opt.Loop = None,
-    jitter_ms: opt.JitterMs = RunConfig.jitter_ms,
-    burst: opt.Burst = RunConfig.burst,
-    ipc_batch: opt.IpcBatch = RunConfig.ipc_batch,
-    query_timeout_ms: opt.QueryTimeoutMs = RunConfig.query_timeout_ms,
-    routing: opt.Routing = opt.RoutingName.directory,
     json_out: opt.JsonOut = None,
     books_out: opt.BooksOut = None,
+    run_fields: dict | None = None,
 ) -> None:
     """Run one phase (or engine) on a simulated stream and print its result table.
 
     Example: [bold]orderbook-lab run --phase 1 --messages 20000 --work-ms 5[/bold]
     """
-    config = _config(
-        phase, engine,
-        messages=messages if messages is not None or duration is not None else 10_000,
-        duration_s=duration, rate=rate, assets=assets, seed=seed, popularity=popularity.value,
-        work_ms=work_ms, io_ms=io_ms, query_rate=query_rate, processes=processes, codec=codec.value,
-        **_async_fields(queue_size, backpressure, batch_size, batch_timeout_ms, offload, loop, jitter_ms, burst),
-        ipc_batch=ipc_batch, query_timeout_ms=query_timeout_ms, routing=routing.value,
-    )
+    config = _config(phase, engine, **_stream_fields(run_fields))
     stats, books = _execute(config, config.synthetic_source(), config.engine)
     _report(config, stats, books, json_out, books_out, f"{config.engine}: {config.describe()}")
 
 
 @app.command()
+@opt.with_run_options(generated_stream=True)
 def compare(
-    phases: Annotated[str, typer.Option("--phases", help="Comma-separated phases to run on the same stream, e.g. 1,2,3.")] = "1,2",
-    messages: opt.Messages = None,
-    duration: opt.Duration = None,
-    rate: opt.Rate = 0.0,
-    assets: opt.Assets = 10,
-    seed: opt.Seed = 1,
-    popularity: opt.Popularity = opt.PopularityName.uniform,
-    work_ms: opt.WorkMs = 0.0,
-    io_ms: opt.IoMs = 0.0,
-    query_rate: opt.QueryRate = 0.0,
-    processes: opt.Processes = None,
-    codec: opt.Codec = opt.CodecName.pickle,
-    queue_size: opt.QueueSize = RunConfig.queue_size,
-    backpressure: opt.Backpressure = opt.BackpressureName.block,
-    batch_size: opt.BatchSize = RunConfig.batch_size,
-    batch_timeout_ms: opt.BatchTimeoutMs = RunConfig.batch_timeout_ms,
-    offload: opt.Offload = opt.OffloadName.none,
-    loop: opt.Loop = None,
-    jitter_ms: opt.JitterMs = RunConfig.jitter_ms,
-    burst: opt.Burst = RunConfig.burst,
-    ipc_batch: opt.IpcBatch = RunConfig.ipc_batch,
-    query_timeout_ms: opt.QueryTimeoutMs = RunConfig.query_timeout_ms,
-    routing: opt.Routing = opt.RoutingName.directory,
+    phases: Annotated[
+        str, typer.Option("--phases", help="Comma-separated phases to run on the same stream, e.g. 1,2,3.")
+    ] = "1,2",
     json_out: opt.JsonOut = None,
+    run_fields: dict | None = None,
 ) -> None:
     """Run several phases on the same seeded stream and compare them in one table.
 
@@ -168,16 +120,12 @@ def compare(
     try:
         numbers = [int(part) for part in phases.split(",") if part.strip()]
     except ValueError:
-        raise typer.BadParameter(f"expected phase numbers like 1,2,3, got {phases!r}", param_hint="'--phases'") from None
+        raise typer.BadParameter(
+            f"expected phase numbers like 1,2,3, got {phases!r}", param_hint="'--phases'"
+        ) from None
     if not numbers:
         raise typer.BadParameter("name at least one phase", param_hint="'--phases'")
-    base = RunConfig(
-        messages=messages if messages is not None or duration is not None else 10_000,
-        duration_s=duration, rate=rate, assets=assets, seed=seed, popularity=popularity.value,
-        work_ms=work_ms, io_ms=io_ms, query_rate=query_rate, processes=processes, codec=codec.value,
-        **_async_fields(queue_size, backpressure, batch_size, batch_timeout_ms, offload, loop, jitter_ms, burst),
-        ipc_batch=ipc_batch, query_timeout_ms=query_timeout_ms, routing=routing.value,
-    )
+    base = RunConfig(**_stream_fields(run_fields))
     configs = []
     for number in numbers:
         try:
@@ -193,42 +141,29 @@ def compare(
 
 
 @app.command()
+@opt.with_run_options(generated_stream=False)
 def replay(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
-                                         help="JSONL recording: one market-channel message (or array) per line.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="JSONL recording: one market-channel message (or array) per line.",
+        ),
+    ],
     phase: opt.Phase = None,
     engine: opt.Engine = None,
-    rate: opt.Rate = 0.0,
-    work_ms: opt.WorkMs = 0.0,
-    io_ms: opt.IoMs = 0.0,
-    query_rate: opt.QueryRate = 0.0,
-    processes: opt.Processes = None,
-    codec: opt.Codec = opt.CodecName.pickle,
-    queue_size: opt.QueueSize = RunConfig.queue_size,
-    backpressure: opt.Backpressure = opt.BackpressureName.block,
-    batch_size: opt.BatchSize = RunConfig.batch_size,
-    batch_timeout_ms: opt.BatchTimeoutMs = RunConfig.batch_timeout_ms,
-    offload: opt.Offload = opt.OffloadName.none,
-    loop: opt.Loop = None,
-    jitter_ms: opt.JitterMs = RunConfig.jitter_ms,
-    burst: opt.Burst = RunConfig.burst,
-    ipc_batch: opt.IpcBatch = RunConfig.ipc_batch,
-    query_timeout_ms: opt.QueryTimeoutMs = RunConfig.query_timeout_ms,
-    routing: opt.Routing = opt.RoutingName.directory,
     json_out: opt.JsonOut = None,
     books_out: opt.BooksOut = None,
+    run_fields: dict | None = None,
 ) -> None:
     """Replay a recorded (or generated) JSONL file through an engine.
 
     Bad lines are counted and listed with their line numbers; the run goes on.
     """
-    config = _config(
-        phase, engine, messages=None, rate=rate, work_ms=work_ms, io_ms=io_ms,
-        query_rate=query_rate, processes=processes, codec=codec.value,
-        **_async_fields(queue_size, backpressure, batch_size, batch_timeout_ms, offload, loop, jitter_ms, burst),
-        ipc_batch=ipc_batch, query_timeout_ms=query_timeout_ms, routing=routing.value,
-    )
-    source = MessageSource.from_file(file, rate=rate)
+    config = _config(phase, engine, messages=None, **run_fields)
+    source = MessageSource.from_file(file, rate=config.rate)
     stats, books = _execute(config, source, f"replay {file.name}")
     _report(config, stats, books, json_out, books_out, f"{config.engine}: replay of {file}")
 

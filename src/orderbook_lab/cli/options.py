@@ -1,12 +1,23 @@
-"""Every CLI option, defined once and shared by run, compare and replay."""
+"""Every CLI option, defined once and shared by run, compare and replay.
 
+The options that become ``RunConfig`` fields are listed once, in
+``RUN_OPTIONS``; ``with_run_options`` gives a command all of them and hands
+it their values as one dict, so adding an option to every command that
+runs an engine is one line here and one field in ``RunConfig``.
+"""
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from ..engines import ENGINES
+from ..engines import ENGINES, RunConfig
 
 EngineName = Enum("EngineName", {name.replace("-", "_"): name for name in ENGINES}, type=str)
 """``--engine`` choices, generated from the engine registry."""
@@ -164,3 +175,86 @@ BooksOut = Annotated[
     typer.Option("--books-out", rich_help_panel=_OUTPUT, help="Write the final books as JSON here.",
                  show_default=False, dir_okay=False),
 ]
+
+
+_UNSET = object()
+
+
+@dataclass(frozen=True)
+class RunOption:
+    """One option that sets the ``RunConfig`` field of the same name; its
+    default is that field's default unless given here."""
+
+    field: str
+    annotation: Any
+    generated_stream_only: bool = False
+    """Meaningless for a replayed file (the file is the stream)."""
+    override_default: Any = _UNSET
+
+    @property
+    def default(self) -> Any:
+        if self.override_default is not _UNSET:
+            return self.override_default
+        value = RunConfig.__dataclass_fields__[self.field].default
+        choices = typing.get_args(self.annotation)[0]
+        if isinstance(choices, type) and issubclass(choices, Enum) and value is not None:
+            return choices(value)
+        return value
+
+
+RUN_OPTIONS: tuple[RunOption, ...] = (
+    RunOption("messages", Messages, generated_stream_only=True, override_default=None),
+    RunOption("duration_s", Duration, generated_stream_only=True),
+    RunOption("rate", Rate),
+    RunOption("assets", Assets, generated_stream_only=True),
+    RunOption("seed", Seed, generated_stream_only=True),
+    RunOption("popularity", Popularity, generated_stream_only=True),
+    RunOption("work_ms", WorkMs),
+    RunOption("io_ms", IoMs),
+    RunOption("query_rate", QueryRate),
+    RunOption("processes", Processes),
+    RunOption("codec", Codec),
+    RunOption("queue_size", QueueSize),
+    RunOption("backpressure", Backpressure),
+    RunOption("batch_size", BatchSize),
+    RunOption("batch_timeout_ms", BatchTimeoutMs),
+    RunOption("offload", Offload),
+    RunOption("loop", Loop),
+    RunOption("jitter_ms", JitterMs),
+    RunOption("burst", Burst),
+    RunOption("ipc_batch", IpcBatch),
+    RunOption("query_timeout_ms", QueryTimeoutMs),
+    RunOption("routing", Routing),
+)
+
+
+def with_run_options(*, generated_stream: bool) -> Callable[[Callable], Callable]:
+    """Add every ``RUN_OPTIONS`` entry to a command's parameters.
+
+    The command declares a ``run_fields: dict`` parameter instead; it
+    receives ``{field: value}`` with enums turned into their values, ready
+    for ``RunConfig(**run_fields)``. Typer reads the combined signature.
+    """
+    chosen = [o for o in RUN_OPTIONS if generated_stream or not o.generated_stream_only]
+
+    def decorate(command: Callable) -> Callable:
+        signature = inspect.signature(command)
+        own = [p for p in signature.parameters.values() if p.name != "run_fields"]
+        added = [
+            inspect.Parameter(o.field, inspect.Parameter.KEYWORD_ONLY, default=o.default, annotation=o.annotation)
+            for o in chosen
+        ]
+
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> Any:
+            run_fields = {}
+            for option in chosen:
+                value = kwargs.pop(option.field)
+                run_fields[option.field] = value.value if isinstance(value, Enum) else value
+            return command(run_fields=run_fields, **kwargs)
+
+        wrapper.__signature__ = signature.replace(parameters=[*own, *added])
+        wrapper.__annotations__ = {p.name: p.annotation for p in (*own, *added)}
+        return wrapper
+
+    return decorate
