@@ -28,7 +28,7 @@ err = Console(stderr=True)
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)  # one line, however narrow
     return typer.Exit(2)
 
 
@@ -42,6 +42,15 @@ def _config(phase, engine, **fields) -> RunConfig:
         return phase_config(phase or 1, base)
     except KeyError as error:
         raise typer.BadParameter(error.args[0], param_hint="'--phase'") from None
+
+
+def _async_fields(queue_size, backpressure, batch_size, batch_timeout_ms, offload, loop, jitter_ms, burst) -> dict:
+    """The phase 2 options as RunConfig fields (other engines ignore them)."""
+    return dict(
+        queue_size=queue_size, backpressure=backpressure.value, batch_size=batch_size,
+        batch_timeout_ms=batch_timeout_ms, offload=offload.value, loop=loop.value if loop else None,
+        jitter_ms=jitter_ms, burst=burst,
+    )
 
 
 def _write_json(path: Optional[Path], document: object) -> None:
@@ -98,6 +107,14 @@ def run(
     ipc_batch: opt.IpcBatch = 64,
     query_timeout_ms: opt.QueryTimeoutMs = 1000.0,
     routing: opt.Routing = opt.RoutingName.directory,
+    queue_size: opt.QueueSize = RunConfig.queue_size,
+    backpressure: opt.Backpressure = opt.BackpressureName.block,
+    batch_size: opt.BatchSize = RunConfig.batch_size,
+    batch_timeout_ms: opt.BatchTimeoutMs = RunConfig.batch_timeout_ms,
+    offload: opt.Offload = opt.OffloadName.none,
+    loop: opt.Loop = None,
+    jitter_ms: opt.JitterMs = RunConfig.jitter_ms,
+    burst: opt.Burst = RunConfig.burst,
     json_out: opt.JsonOut = None,
     books_out: opt.BooksOut = None,
 ) -> None:
@@ -111,6 +128,7 @@ def run(
         duration_s=duration, rate=rate, assets=assets, seed=seed, popularity=popularity.value,
         work_ms=work_ms, io_ms=io_ms, query_rate=query_rate, processes=processes, codec=codec.value,
         ipc_batch=ipc_batch, query_timeout_ms=query_timeout_ms, routing=routing.value,
+        **_async_fields(queue_size, backpressure, batch_size, batch_timeout_ms, offload, loop, jitter_ms, burst),
     )
     stats, books = _execute(config, config.synthetic_source(), config.engine)
     _report(config, stats, books, json_out, books_out, f"{config.engine}: {config.describe()}")
@@ -133,6 +151,14 @@ def compare(
     ipc_batch: opt.IpcBatch = 64,
     query_timeout_ms: opt.QueryTimeoutMs = 1000.0,
     routing: opt.Routing = opt.RoutingName.directory,
+    queue_size: opt.QueueSize = RunConfig.queue_size,
+    backpressure: opt.Backpressure = opt.BackpressureName.block,
+    batch_size: opt.BatchSize = RunConfig.batch_size,
+    batch_timeout_ms: opt.BatchTimeoutMs = RunConfig.batch_timeout_ms,
+    offload: opt.Offload = opt.OffloadName.none,
+    loop: opt.Loop = None,
+    jitter_ms: opt.JitterMs = RunConfig.jitter_ms,
+    burst: opt.Burst = RunConfig.burst,
     json_out: opt.JsonOut = None,
 ) -> None:
     """Run several phases on the same seeded stream and compare them in one table.
@@ -150,6 +176,7 @@ def compare(
         duration_s=duration, rate=rate, assets=assets, seed=seed, popularity=popularity.value,
         work_ms=work_ms, io_ms=io_ms, query_rate=query_rate, processes=processes, codec=codec.value,
         ipc_batch=ipc_batch, query_timeout_ms=query_timeout_ms, routing=routing.value,
+        **_async_fields(queue_size, backpressure, batch_size, batch_timeout_ms, offload, loop, jitter_ms, burst),
     )
     configs = []
     for number in numbers:
@@ -180,6 +207,14 @@ def replay(
     ipc_batch: opt.IpcBatch = 64,
     query_timeout_ms: opt.QueryTimeoutMs = 1000.0,
     routing: opt.Routing = opt.RoutingName.directory,
+    queue_size: opt.QueueSize = RunConfig.queue_size,
+    backpressure: opt.Backpressure = opt.BackpressureName.block,
+    batch_size: opt.BatchSize = RunConfig.batch_size,
+    batch_timeout_ms: opt.BatchTimeoutMs = RunConfig.batch_timeout_ms,
+    offload: opt.Offload = opt.OffloadName.none,
+    loop: opt.Loop = None,
+    jitter_ms: opt.JitterMs = RunConfig.jitter_ms,
+    burst: opt.Burst = RunConfig.burst,
     json_out: opt.JsonOut = None,
     books_out: opt.BooksOut = None,
 ) -> None:
@@ -191,6 +226,7 @@ def replay(
         phase, engine, messages=None, rate=rate, work_ms=work_ms, io_ms=io_ms,
         query_rate=query_rate, processes=processes, codec=codec.value,
         ipc_batch=ipc_batch, query_timeout_ms=query_timeout_ms, routing=routing.value,
+        **_async_fields(queue_size, backpressure, batch_size, batch_timeout_ms, offload, loop, jitter_ms, burst),
     )
     source = MessageSource.from_file(file, rate=rate)
     stats, books = _execute(config, source, f"replay {file.name}")

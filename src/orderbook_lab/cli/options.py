@@ -1,6 +1,6 @@
 """Every CLI option, defined once and shared by run, compare and replay."""
 
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -25,11 +25,26 @@ class CodecName(str, Enum):
 class RoutingName(str, Enum):
     directory = "directory"
     hash = "hash"
+class BackpressureName(StrEnum):
+    block = "block"
+    drop_newest = "drop-newest"
+    drop_oldest = "drop-oldest"
+
+
+class OffloadName(StrEnum):
+    none = "none"
+    thread = "thread"
+
+
+class LoopName(StrEnum):
+    uvloop = "uvloop"
+    asyncio = "asyncio"
 
 
 _STREAM = "Stream"
 _WORK = "Work"
 _OUTPUT = "Output"
+_ASYNC = "Async engine (phase 2)"
 
 Phase = Annotated[
     Optional[int],
@@ -97,6 +112,45 @@ QueryTimeoutMs = Annotated[
 Routing = Annotated[
     RoutingName, typer.Option("--routing", rich_help_panel=_WORK,
                               help="Asset placement on workers: a first-seen table, or a stable hash."),
+]
+QueueSize = Annotated[
+    int, typer.Option("--queue-size", min=1, rich_help_panel=_ASYNC,
+                      help="Capacity of the ingress queue, messages."),
+]
+Backpressure = Annotated[
+    BackpressureName,
+    typer.Option("--backpressure", rich_help_panel=_ASYNC,
+                 help="When the ingress queue is full: make the source wait, or drop the newest or the oldest "
+                      "message (every drop is counted)."),
+]
+BatchSize = Annotated[
+    int, typer.Option("--batch-size", min=1, rich_help_panel=_ASYNC,
+                      help="Most messages taken from the ingress queue at once."),
+]
+BatchTimeoutMs = Annotated[
+    float, typer.Option("--batch-timeout-ms", min=0.0, rich_help_panel=_ASYNC,
+                        help="Longest wait for a batch to fill after its first message, ms; 0 = take what is "
+                             "there. Whichever of size and timeout comes first ends a batch."),
+]
+Offload = Annotated[
+    OffloadName,
+    typer.Option("--offload", rich_help_panel=_ASYNC,
+                 help="Where --work-ms runs: on the event loop (none) or in a thread pool (thread)."),
+]
+Loop = Annotated[
+    LoopName | None,
+    typer.Option("--loop", rich_help_panel=_ASYNC,
+                 help="Event loop \\[default: uvloop when installed, else asyncio].", show_default=False),
+]
+JitterMs = Annotated[
+    float, typer.Option("--jitter-ms", min=0.0, rich_help_panel=_ASYNC,
+                        help="Network jitter: each frame arrives up to this much late, in order, ms "
+                             "(paced streams only, --rate > 0)."),
+]
+Burst = Annotated[
+    int, typer.Option("--burst", min=1, rich_help_panel=_ASYNC,
+                      help="The feed sends this many frames at once, then pauses; same mean rate "
+                           "(paced streams only, --rate > 0)."),
 ]
 JsonOut = Annotated[
     Optional[Path],

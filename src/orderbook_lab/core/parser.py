@@ -77,7 +77,7 @@ def parse_line(text: str | bytes, line_no: int = 0) -> list[Parsed]:
     """
     try:
         decoded = _decode(text if isinstance(text, str) else text.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:  # nesting too deep: not a message
         reason = str(error).split(":")[0]
         return [Rejection(line_no, f"not JSON: {reason}")]
     if isinstance(decoded, list):
@@ -106,7 +106,7 @@ def _text(obj: dict, key: str, *, required: bool = True) -> str:
     value = obj.get(key)
     if isinstance(value, str) and value:
         return value
-    if value is None and not required:
+    if (value is None or value == "") and not required:
         return ""
     raise InvalidValue(f"{key} missing or not a string")
 
@@ -117,7 +117,7 @@ def _timestamp_ms(obj: dict) -> int:
         return 0
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # Infinity is JSON to Python
         raise InvalidValue(f"timestamp is not unix milliseconds: {value!r}") from None
 
 
@@ -206,7 +206,7 @@ def _tick_size(obj: dict, key: str) -> str:
     value = obj.get(key)
     try:
         tick = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidValue(f"{key} is not a number: {value!r}") from None
     if not 0.0 < tick < 1.0:
         raise InvalidValue(f"{key} outside (0, 1): {value!r}")

@@ -47,6 +47,7 @@ EMPTY_ASK_TICKS = TICKS_PER_UNIT
 """``best_ask`` "1" on the wire: the ask side is empty."""
 
 _THOUSAND = Decimal(TICKS_PER_UNIT)
+_TICK = Decimal(1) / _THOUSAND
 
 
 class InvalidValue(ValueError):
@@ -62,10 +63,16 @@ def _decimal_ticks(text: object, field: str) -> int:
         raise InvalidValue(f"{field} is not a number: {text!r}") from None
     if not value.is_finite():
         raise InvalidValue(f"{field} is not finite: {text!r}")
-    ticks = value * _THOUSAND
-    if ticks != ticks.to_integral_value():
+    if value.adjusted() > 6:
+        # Far outside any price: "1e999990" would overflow the decimal
+        # context or take seconds to become an int, so stop it here.
+        raise InvalidValue(f"{field} is out of range: {text!r}")
+    # quantize, not ``value * 1000``: a product is rounded to the context's
+    # 28 digits, which would let "0.4800000000000000000000000000001" pass.
+    on_grid = value.quantize(_TICK)
+    if on_grid != value:
         raise InvalidValue(f"{field} is finer than the 0.001 tick: {text!r}")
-    return int(ticks)
+    return int(on_grid * _THOUSAND)
 
 
 def price_to_ticks(text: str) -> int:
@@ -142,7 +149,7 @@ def parse_size(text: object) -> float:
         raise InvalidValue(f"size is not a decimal string: {text!r}")
     try:
         size = float(text)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a JSON integer beyond float
         raise InvalidValue(f"size is not a number: {text!r}") from None
     if not size >= 0.0 or size == float("inf"):
         raise InvalidValue(f"size is negative or not finite: {text!r}")

@@ -144,7 +144,17 @@ class MessageSource:
 
     def __iter__(self) -> Iterator[Frame]:
         """Paced frames; see the module docstring for the schedule."""
-        clock = self.clock
+        return self.frames()
+
+    def frames(self, clock: Clock | None = None) -> Iterator[Frame]:
+        """Paced frames that wait on ``clock`` (default: the source's own).
+
+        A caller that must not block, such as an event loop, passes a clock
+        whose ``sleep_until_ns`` returns at once and waits for each frame's
+        ``produced_ns`` itself: the schedule, the stamps and the lag
+        measured stay exactly those of blocking iteration.
+        """
+        clock = clock if clock is not None else self.clock
         now = clock.now_ns
         start = self.started_ns = now()
         deadline = None if self.duration_s is None else start + int(self.duration_s * 1e9)

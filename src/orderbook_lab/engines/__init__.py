@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..core.clock import SYSTEM_CLOCK, Clock
+from .asyncio import AsyncioEngine
 from .base import Engine, EngineError, ProgressCallback, RunConfig, RunStats, run_engine
 from .multiprocessing import MultiprocessingEngine
 from .sync import SyncEngine
@@ -32,6 +33,7 @@ EngineFactory = Callable[..., Engine]
 
 ENGINES: dict[str, EngineFactory] = {
     "sync": SyncEngine,
+    "asyncio": AsyncioEngine,
     "multiprocessing": MultiprocessingEngine,
     "threads": ThreadsEngine,
 }
@@ -39,6 +41,7 @@ ENGINES: dict[str, EngineFactory] = {
 
 PHASES: dict[int, dict[str, object]] = {
     1: {"engine": "sync"},
+    2: {"engine": "asyncio"},
     3: {"engine": "multiprocessing"},
 }
 """Phase number (``--phase``) to the options it presets."""

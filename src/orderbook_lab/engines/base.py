@@ -55,6 +55,16 @@ class RunConfig:
     """How long a query sent to a worker may wait for its answer."""
     routing: Literal["directory", "hash"] = "directory"
     """How assets are placed on workers (see ``engines/_routing.py``)."""
+    # Phase 2 (asyncio): the ingress queue and its policy, batching, where
+    # CPU work runs, which event loop, and how the network delivers frames.
+    queue_size: int = 1000
+    backpressure: Literal["block", "drop-newest", "drop-oldest"] = "block"
+    batch_size: int = 64
+    batch_timeout_ms: float = 0.0
+    offload: Literal["none", "thread"] = "none"
+    loop: Literal["uvloop", "asyncio"] | None = None
+    jitter_ms: float = 0.0
+    burst: int = 1
 
     def source_config(self) -> SourceConfig:
         return SourceConfig(

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import phase1, phase3
+from . import phase1, phase2, phase3, phase4
 from .base import Experiment, Progress, Report, Table
 
 __all__ = ["EXPERIMENTS", "Experiment", "Report", "Table", "lesson_files", "run_experiment"]
 
-EXPERIMENTS: dict[str, Experiment] = {e.id: e for e in (*phase1.EXPERIMENTS, *phase3.EXPERIMENTS)}
+EXPERIMENTS: dict[str, Experiment] = {
+    e.id: e for e in (*phase1.EXPERIMENTS, *phase2.EXPERIMENTS, *phase3.EXPERIMENTS, *phase4.EXPERIMENTS)
+}
 
 _LESSONS_DIR = Path(__file__).resolve().parents[3] / "lessons"
 

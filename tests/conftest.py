@@ -1,0 +1,37 @@
+"""Shared fixtures: the hand-written recordings under tests/fixtures.
+
+``valid.jsonl`` holds every valid shape of the market channel, one per
+line; ``bad_lines.jsonl`` mixes good lines with every kind of bad one.
+tests/core/test_parser.py says what each line is and what it must become.
+"""
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+# The machine is shared and noisy: a slow example is not a failure.
+settings.register_profile("lab", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("lab")
+
+_FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture
+def valid_file() -> Path:
+    return _FIXTURES / "valid.jsonl"
+
+
+@pytest.fixture
+def bad_file() -> Path:
+    return _FIXTURES / "bad_lines.jsonl"
+
+
+@pytest.fixture
+def valid_lines(valid_file: Path) -> list[str]:
+    return valid_file.read_text(encoding="utf-8").splitlines()
+
+
+@pytest.fixture
+def bad_lines(bad_file: Path) -> list[str]:
+    return bad_file.read_text(encoding="utf-8").splitlines()

@@ -1,0 +1,316 @@
+"""MessageSource: the seeded simulator, file replay and pacing.
+
+Pacing is tested on a ManualClock: the source "sleeps" by moving the clock,
+and the consumer is slow by advancing it, so no test here waits for real.
+"""
+
+import json
+from collections import Counter
+
+import pytest
+
+from orderbook_lab.core.clock import ManualClock
+from orderbook_lab.core.messages import BookMessage, PriceChangeMessage
+from orderbook_lab.core.parser import Rejection, parse_line
+from orderbook_lab.core.router import MessageRouter
+from orderbook_lab.core.source import Frame, MessageSource, SourceConfig
+
+MS = 1_000_000  # ns
+
+
+def _lines(**fields) -> list[str]:
+    return list(MessageSource.synthetic(SourceConfig(**fields)).wire_lines())
+
+
+def _messages(lines) -> list[dict]:
+    objects = []
+    for text in lines:
+        decoded = json.loads(text)
+        objects.extend(decoded if isinstance(decoded, list) else [decoded])
+    return objects
+
+
+def _router(lines) -> MessageRouter:
+    router = MessageRouter()
+    for line_no, text in enumerate(lines, 1):
+        for item in parse_line(text, line_no):
+            assert not isinstance(item, Rejection), item
+            router.apply(item)
+    return router
+
+
+# ------------------------------------------------------------ determinism
+
+
+def test_same_config_gives_the_same_bytes():
+    config = SourceConfig(messages=800, assets=6, seed=3)
+    first = "\n".join(MessageSource.synthetic(config).wire_lines()).encode()
+    second = "\n".join(MessageSource.synthetic(config).wire_lines()).encode()
+    assert first == second
+    assert len(first) > 10_000
+
+
+def test_a_different_seed_gives_a_different_stream():
+    assert _lines(messages=300, assets=6, seed=3) != _lines(messages=300, assets=6, seed=4)
+
+
+def test_pacing_does_not_change_the_stream():
+    config = SourceConfig(messages=200, assets=4, seed=9)
+    paced = MessageSource.synthetic(config, rate=50, clock=ManualClock())
+    assert [frame.text for frame in paced] == _lines(messages=200, assets=4, seed=9)
+
+
+def test_a_shorter_stream_is_a_prefix_of_a_longer_one():
+    # --messages only cuts the stream; it does not change what comes first.
+    short, long = _messages(_lines(messages=120, seed=5)), _messages(_lines(messages=400, seed=5))
+    assert long[: len(short)] == short
+
+
+# ------------------------------------------------------------ counting
+
+
+@pytest.mark.parametrize(
+    ("messages", "assets", "batch"),
+    [(1, 1, 16), (5, 20, 16), (17, 16, 16), (40, 16, 16), (100, 7, 3), (1000, 33, 16), (0, 4, 16)],
+)
+def test_exact_message_count_with_array_lines(messages, assets, batch):
+    lines = _lines(messages=messages, assets=assets, seed=2, snapshot_batch=batch)
+    # An array line of k snapshots counts k.
+    assert len(_messages(lines)) == messages
+    arrays = [text for text in lines if text.startswith("[")]
+    assert all(len(json.loads(text)) <= batch for text in arrays)
+    if messages >= assets:
+        assert sum(len(json.loads(text)) for text in arrays) == assets  # every book first
+        assert len(arrays) == -(-assets // batch)
+
+
+def test_the_stream_starts_with_a_snapshot_of_every_asset_then_updates():
+    objects = _messages(_lines(messages=300, assets=10, seed=1))
+    first = objects[:10]
+    assert [o["event_type"] for o in first] == ["book"] * 10
+    assert len({o["asset_id"] for o in first}) == 10
+    assert Counter(o["event_type"] for o in objects[10:])["price_change"] > 250
+
+
+def test_endless_stream_is_ended_by_its_duration():
+    clock = ManualClock()
+    source = MessageSource.synthetic(SourceConfig(messages=None, assets=4), duration_s=0.05, clock=clock)
+    frames = 0
+    for _ in source:
+        frames += 1
+        clock.advance_ns(1 * MS)  # the consumer spends 1 ms per line
+    assert frames == 50
+    assert source.lines_emitted == 50
+    assert source.total_messages is None
+
+
+# ------------------------------------------------------------ the market model
+
+
+@pytest.mark.parametrize("assets", [1, 3, 7])
+def test_an_odd_asset_count_gives_a_lone_token(assets):
+    lines = _lines(messages=600, assets=assets, seed=4)
+    objects = _messages(lines)
+    books = [o for o in objects if o["event_type"] == "book"]
+    assert len({o["asset_id"] for o in books}) == assets
+    markets = Counter(o["market"] for o in objects[:assets])
+    assert sorted(markets.values()) == [1] + [2] * (assets // 2)
+    router = _router(lines)
+    assert len(router) == assets
+    assert router.stats().best_mismatches == 0
+
+
+def test_no_book_mirrors_its_yes_book():
+    lines = _lines(messages=3000, assets=10, seed=11)
+    router = _router(lines)
+    stats = router.stats()
+    assert stats.best_checks > 1000
+    assert stats.best_mismatches == 0  # the feed's best_bid/best_ask always agree with the books
+    pairs: dict[str, list[str]] = {}
+    for obj in _messages(lines[:1]):  # the first array: YES then NO of each market
+        pairs.setdefault(obj["market"], []).append(obj["asset_id"])
+    assert len(pairs) == 5
+    for yes_id, no_id in pairs.values():
+        yes, no = router.get(yes_id), router.get(no_id)
+        yes_bids, yes_asks = yes.depth(1000)
+        no_bids, no_asks = no.depth(1000)
+        assert no_bids == [(1000 - p, s) for p, s in yes_asks]
+        assert no_asks == [(1000 - p, s) for p, s in yes_bids]
+        yes.check()
+        no.check()
+
+
+def test_the_stream_has_every_kind_of_event():
+    lines = _lines(messages=5000, assets=10, seed=7)
+    objects = _messages(lines)
+    kinds = Counter(o["event_type"] for o in objects)
+    assert kinds["price_change"] > 4000
+    assert kinds["book"] > 10  # fresh snapshots after the first ones
+    assert kinds["last_trade_price"] > 0
+    changes = [entry for o in objects if o["event_type"] == "price_change" for entry in o["price_changes"]]
+    removals = [entry for entry in changes if entry["size"] == "0"]
+    assert removals, "levels must also go away"
+    assert {entry["side"] for entry in changes} == {"BUY", "SELL"}
+    ticks = {len(entry["price"].split(".")[1]) for entry in changes}
+    assert ticks >= {2, 3}  # 0.01 and 0.001 tick markets
+    router = _router(lines)
+    assert router.stats().snapshots == kinds["book"]
+    for asset in router.assets():
+        book = router.get(asset)
+        book.check()
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is not None and ask is not None:
+            assert bid.price < ask.price  # the simulator never crosses a book
+
+
+@pytest.mark.parametrize(
+    ("seed", "assets", "popularity"), [(1, 1, "uniform"), (2, 5, "zipf"), (3, 12, "uniform"), (4, 9, "zipf")]
+)
+def test_the_simulator_never_crosses_a_book_or_contradicts_itself(seed, assets, popularity):
+    router = MessageRouter()
+    config = SourceConfig(messages=1500, assets=assets, seed=seed, popularity=popularity)
+    for line_no, text in enumerate(MessageSource.synthetic(config).wire_lines(), 1):
+        for item in parse_line(text, line_no):
+            assert not isinstance(item, Rejection), item
+            router.apply(item)
+        for asset in router.assets():
+            bid, ask = router.get(asset).best_bid(), router.get(asset).best_ask()
+            assert bid is None or ask is None or bid.price < ask.price, (line_no, asset)
+    stats = router.stats()
+    assert (stats.best_mismatches, stats.absent_removals, stats.orphan_updates) == (0, 0, 0)
+
+
+def _updates_per_market(popularity: str) -> list[int]:
+    objects = _messages(_lines(messages=4000, assets=20, seed=5, popularity=popularity))
+    order = list(dict.fromkeys(o["market"] for o in objects[:20]))  # markets in creation order
+    counts = Counter(o["market"] for o in objects[20:] if o["event_type"] == "price_change")
+    return [counts[market] for market in order]
+
+
+def test_zipf_popularity_favours_the_first_markets():
+    zipf = _updates_per_market("zipf")
+    # Weights 1/k over 10 markets: the first gets ~34 %, the last ~3.4 %.
+    assert zipf[0] > 5 * zipf[-1]
+    assert zipf[0] > 0.25 * sum(zipf)
+
+
+def test_uniform_popularity_spreads_updates_evenly():
+    uniform = _updates_per_market("uniform")
+    assert min(uniform) > 0.5 * max(uniform)
+
+
+def test_assets_must_be_positive():
+    with pytest.raises(ValueError, match="assets"):
+        _lines(messages=10, assets=0)
+
+
+# ------------------------------------------------------------ pacing
+
+
+def test_unpaced_frames_are_stamped_with_the_current_time():
+    clock = ManualClock(start_ns=7 * MS)
+    source = MessageSource(["a", "b", "c"], clock=clock)
+    stamps = []
+    for frame in source:
+        stamps.append(frame.produced_ns)
+        clock.advance_ns(2 * MS)
+    assert stamps == [7 * MS, 9 * MS, 11 * MS]
+    assert source.schedule_lag.count == 0  # no schedule, no lag
+    assert source.started_ns == 7 * MS
+
+
+def test_paced_schedule_is_drift_free_and_stamps_the_due_time():
+    clock = ManualClock(start_ns=1_000)
+    source = MessageSource([str(i) for i in range(10)], rate=100, clock=clock)  # one line per 10 ms
+    frames = []
+    for frame in source:
+        frames.append(frame)
+        clock.advance_ns(3 * MS)  # a consumer quicker than the schedule
+    # Line i is due at start + i * 10 ms: the 3 ms of work do not push it later.
+    assert [f.produced_ns for f in frames] == [1_000 + i * 10 * MS for i in range(10)]
+    assert [f.line_no for f in frames] == list(range(1, 11))
+    assert source.schedule_lag.max_ns == 0
+
+
+def test_a_late_consumer_is_recorded_as_lag_and_stamped_on_schedule():
+    clock = ManualClock()
+    source = MessageSource([str(i) for i in range(6)], rate=100, clock=clock)
+    frames = []
+    for frame in source:
+        frames.append(frame)
+        clock.advance_ns(25 * MS)  # 2.5x slower than the 10 ms schedule
+    # produced_ns stays the scheduled moment: the wait is charged as latency.
+    assert [f.produced_ns for f in frames] == [i * 10 * MS for i in range(6)]
+    lag = source.schedule_lag
+    # Line i is taken at i * 25 ms, due at i * 10 ms: 15 ms more behind each time.
+    assert lag.count == 6
+    assert lag.max_ns == 75 * MS
+    assert lag.total_ns == sum(i * 15 * MS for i in range(6))
+
+
+def test_a_paced_stream_catches_up_when_the_consumer_does():
+    clock = ManualClock()
+    source = MessageSource([str(i) for i in range(6)], rate=100, clock=clock)
+    stamps = []
+    for index, frame in enumerate(source):
+        stamps.append(frame.produced_ns)
+        if index == 0:
+            clock.advance_ns(35 * MS)  # one long stall ...
+    # ... then lines 1-3 (due at 10, 20, 30 ms) leave at once, and 4, 5 on time.
+    assert stamps == [i * 10 * MS for i in range(6)]
+    assert clock.now_ns() == 50 * MS
+    assert source.schedule_lag.max_ns == 25 * MS
+
+
+def test_duration_ends_a_paced_stream():
+    clock = ManualClock()
+    source = MessageSource([str(i) for i in range(100)], rate=100, duration_s=0.05, clock=clock)
+    frames = list(source)
+    # Due at 0, 10, 20, 30, 40 ms; the line due at 50 ms is past the end.
+    assert [f.text for f in frames] == ["0", "1", "2", "3", "4"]
+    assert clock.now_ns() == 40 * MS
+
+
+def test_duration_ends_an_unpaced_stream():
+    clock = ManualClock()
+    source = MessageSource(("x" for _ in range(1000)), duration_s=0.01, clock=clock)
+    count = 0
+    for _ in source:
+        count += 1
+        clock.advance_ns(MS // 2)
+    assert count == 20
+
+
+# ------------------------------------------------------------ files
+
+
+def test_from_file_skips_blank_lines_but_keeps_their_numbers(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    path.write_text('{"a": 1}\n\n   \n{"b": 2}\r\n\n[1]\n', encoding="utf-8")
+    frames = list(MessageSource.from_file(path, clock=ManualClock()))
+    assert [(f.line_no, f.text) for f in frames] == [(1, '{"a": 1}'), (4, '{"b": 2}'), (6, "[1]")]
+    assert list(MessageSource.from_file(path).wire_lines()) == ['{"a": 1}', '{"b": 2}', "[1]"]
+    assert all(isinstance(f, Frame) for f in frames)
+
+
+def test_from_file_survives_bytes_that_are_not_utf8(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    path.write_bytes(b'{"a": 1}\n\xff\xfe\n')
+    frames = list(MessageSource.from_file(path, clock=ManualClock()))
+    assert [f.line_no for f in frames] == [1, 2]
+    [rejection] = parse_line(frames[1].text, frames[1].line_no)
+    assert isinstance(rejection, Rejection) and rejection.line == 2
+
+
+def test_the_fixture_files_replay_with_their_line_numbers(bad_file):
+    frames = list(MessageSource.from_file(bad_file, clock=ManualClock()))
+    assert [f.line_no for f in frames] == [n for n in range(1, 20) if n != 16]
+
+
+def test_synthetic_messages_parse_into_typed_messages():
+    lines = _lines(messages=200, assets=4, seed=1)
+    parsed = [item for line in lines for item in parse_line(line)]
+    assert len(parsed) == 200
+    assert not any(isinstance(item, Rejection) for item in parsed)
+    assert isinstance(parsed[0], BookMessage)
+    assert any(isinstance(item, PriceChangeMessage) for item in parsed)
