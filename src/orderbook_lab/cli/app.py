@@ -115,6 +115,7 @@ def run(
     loop: opt.Loop = None,
     jitter_ms: opt.JitterMs = RunConfig.jitter_ms,
     burst: opt.Burst = RunConfig.burst,
+    sync_ms: opt.SyncMs = RunConfig.sync_ms,
     json_out: opt.JsonOut = None,
     books_out: opt.BooksOut = None,
 ) -> None:
@@ -129,6 +130,7 @@ def run(
         work_ms=work_ms, io_ms=io_ms, query_rate=query_rate, processes=processes, codec=codec.value,
         ipc_batch=ipc_batch, query_timeout_ms=query_timeout_ms, routing=routing.value,
         **_async_fields(queue_size, backpressure, batch_size, batch_timeout_ms, offload, loop, jitter_ms, burst),
+        sync_ms=sync_ms,
     )
     stats, books = _execute(config, config.synthetic_source(), config.engine)
     _report(config, stats, books, json_out, books_out, f"{config.engine}: {config.describe()}")
@@ -159,6 +161,7 @@ def compare(
     loop: opt.Loop = None,
     jitter_ms: opt.JitterMs = RunConfig.jitter_ms,
     burst: opt.Burst = RunConfig.burst,
+    sync_ms: opt.SyncMs = RunConfig.sync_ms,
     json_out: opt.JsonOut = None,
 ) -> None:
     """Run several phases on the same seeded stream and compare them in one table.
@@ -177,6 +180,7 @@ def compare(
         work_ms=work_ms, io_ms=io_ms, query_rate=query_rate, processes=processes, codec=codec.value,
         ipc_batch=ipc_batch, query_timeout_ms=query_timeout_ms, routing=routing.value,
         **_async_fields(queue_size, backpressure, batch_size, batch_timeout_ms, offload, loop, jitter_ms, burst),
+        sync_ms=sync_ms,
     )
     configs = []
     for number in numbers:
@@ -215,6 +219,7 @@ def replay(
     loop: opt.Loop = None,
     jitter_ms: opt.JitterMs = RunConfig.jitter_ms,
     burst: opt.Burst = RunConfig.burst,
+    sync_ms: opt.SyncMs = RunConfig.sync_ms,
     json_out: opt.JsonOut = None,
     books_out: opt.BooksOut = None,
 ) -> None:
@@ -227,6 +232,7 @@ def replay(
         query_rate=query_rate, processes=processes, codec=codec.value,
         ipc_batch=ipc_batch, query_timeout_ms=query_timeout_ms, routing=routing.value,
         **_async_fields(queue_size, backpressure, batch_size, batch_timeout_ms, offload, loop, jitter_ms, burst),
+        sync_ms=sync_ms,
     )
     source = MessageSource.from_file(file, rate=rate)
     stats, books = _execute(config, source, f"replay {file.name}")

@@ -152,6 +152,11 @@ Burst = Annotated[
                       help="The feed sends this many frames at once, then pauses; same mean rate "
                            "(paced streams only, --rate > 0)."),
 ]
+SyncMs = Annotated[
+    float, typer.Option("--sync-ms", min=0.0, rich_help_panel=_WORK,
+                        help="Shared-memory engine: least time between two publishes of a worker's books, ms; "
+                             "0 = after every batch it applies."),
+]
 JsonOut = Annotated[
     Optional[Path],
     typer.Option("--json", rich_help_panel=_OUTPUT, help="Write the result as JSON here.", show_default=False,

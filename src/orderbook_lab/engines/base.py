@@ -65,6 +65,10 @@ class RunConfig:
     loop: Literal["uvloop", "asyncio"] | None = None
     jitter_ms: float = 0.0
     burst: int = 1
+    # Phase 4 (shared-memory): how often each worker publishes its books.
+    sync_ms: float = 0.0
+    """Least time between two publish rounds of a worker, ms; 0 = after
+    every frame it applies. Larger: fewer publishes, older snapshots."""
 
     def source_config(self) -> SourceConfig:
         return SourceConfig(
