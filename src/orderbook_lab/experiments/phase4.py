@@ -651,7 +651,8 @@ def memory(quick: bool, progress: Progress) -> Report:
     _, base4, _, _, shm_small, _ = results[4, small]
     report.findings.append(
         f"Each book took about {anon3:,.0f} B of a phase 3 worker's private heap (its dicts and sorted "
-        f"lists) and {anon4:,.0f} B of a phase 4 worker's (the same books: the gap is measurement noise). "
+        f"lists) and {anon4:,.0f} B of a phase 4 worker's ({anon4 - anon3:+,.0f} B: its store keeps an entry "
+        "and a slot object per book, and heaps grow by whole pages). "
         f"Phase 4 adds {shmem4:,.0f} B of shared-memory pages per book, close to the store's own count of "
         f"{used4:,.0f} B in use (a double-buffered slot of the book's size class plus its 128 B directory "
         f"entry): the shared copy costs {100 * used4 / max(anon3, 1):.0f}% of what the book itself does."
