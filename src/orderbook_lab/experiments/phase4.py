@@ -9,13 +9,16 @@ store (``engines/_shm``).
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import pickle
 import random
+import signal
 import time
 import zlib
 from collections.abc import Callable
 from dataclasses import replace
+from multiprocessing.connection import Connection
 
 import msgspec
 
@@ -25,8 +28,9 @@ from ..core.metrics import LatencyHistogram
 from ..core.parser import Rejection, parse_line
 from ..core.router import MessageRouter
 from ..core.source import MessageSource, SourceConfig
-from ..engines import RunConfig, phase_config
-from ..engines._shm import BookReader, BookStore, cleanup, new_prefix
+from ..engines import RunConfig, RunStats, phase_config
+from ..engines._pipeline import QuerySchedule
+from ..engines._shm import BookReader, BookStore, ReadBusy, cleanup, new_prefix
 from ..engines._shm import layout as L
 from ..engines._shm.stress import StressConfig, StressResult, run_stress
 from ..engines._worker import Answer
@@ -385,6 +389,70 @@ def _drive(engine, config: RunConfig, progress: Progress, inspect: Callable[[obj
     return engine.stats(), seen
 
 
+def _outside_reader(prefix: str, workers: int, rate: float, seed: int, depth: int, conn: Connection) -> None:
+    """4.1's reader in another process (its own interpreter, its own GIL):
+    the engine's query schedule, read straight from shared memory, until the
+    parent says stop; then its histograms go back over ``conn``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and closes the pipe
+    now = time.perf_counter_ns
+    found = {name: LatencyHistogram() for name in ("path", "wait", "from_due")}
+    busy = 0
+    try:
+        with BookReader(prefix, workers) as reader:
+            conn.send_bytes(b"ready")
+            schedule = QuerySchedule(rate, seed, now())
+            while not conn.poll(max(schedule.next_due_ns() - now(), 0) / 1e9):
+                while (due := schedule.take_due(now())) is not None:
+                    asset = schedule.pick(reader.assets())
+                    issued = now()
+                    try:
+                        if asset is not None:
+                            reader.read(asset, depth)
+                    except ReadBusy:
+                        busy += 1
+                        continue
+                    answered = now()
+                    found["path"].record(answered - issued)
+                    found["wait"].record(issued - due)
+                    found["from_due"].record(answered - due)
+            conn.send((found, busy))
+    except (EOFError, BrokenPipeError):
+        pass  # the parent went away first
+    finally:
+        conn.close()
+
+
+def _run_with_outside_reader(config: RunConfig, progress: Progress) -> tuple[RunStats, dict, int]:
+    """A phase 4 run whose queries come from ``_outside_reader`` (the engine's
+    own query client is off), with the reader process started and stopped here."""
+    engine = SharedMemoryEngine(replace(config, query_rate=0.0))
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    progress(f"{engine.name} + a reader process: {config.describe()}")
+    reader = None
+    try:
+        engine.start()
+        reader = context.Process(
+            target=_outside_reader, name="orderbook-lab-outside-reader", daemon=True,
+            args=(engine.prefix, engine.workers, config.query_rate, config.seed, config.query_depth, theirs),
+        )  # fmt: skip
+        reader.start()
+        theirs.close()
+        ours.recv_bytes()  # ready: its reader is open
+        engine.run(config.synthetic_source())
+        ours.send_bytes(b"stop")
+        found, busy = ours.recv()
+    finally:
+        ours.close()  # EOF: a reader still asking leaves
+        if reader is not None:
+            reader.join(5)
+            if reader.is_alive():
+                reader.terminate()
+                reader.join()
+        engine.stop()
+    return engine.stats(), found, busy
+
+
 def _median(values: list[float]) -> float:
     ordered = sorted(values)
     middle = len(ordered) // 2
@@ -415,7 +483,7 @@ def query_latency(quick: bool, progress: Progress) -> Report:
         ["phase", "asked from", "run", "segments"],
     )
     report.tables += [runs, parts_table]
-    variants = [("phase 3", "loop"), ("phase 4", "loop"), ("phase 4", "thread")]
+    variants = [("phase 3", "loop"), ("phase 4", "loop"), ("phase 4", "thread"), ("phase 4", "process")]
     found: dict[tuple[str, str], list[dict]] = {v: [] for v in variants}
     for run in range(1, repeats + 1):
         for phase, where in variants:
@@ -431,6 +499,16 @@ def query_latency(quick: bool, progress: Progress) -> Report:
                     due99=stats.query_latency_us.p99,
                     parts=" / ".join(f"{n} {parts[n]['mean']:,.0f}" for n in ("send", "queue", "worker", "reply")),
                 )  # fmt: skip
+            elif where == "process":
+                config = phase_config(4, base)
+                stats, found_there, busy = _run_with_outside_reader(config, progress)
+                path, wait, due = found_there["path"], found_there["wait"], found_there["from_due"]
+                row = dict(
+                    queries=path.count, path50=_us(path, 50), path99=_us(path, 99), wait50=_us(wait, 50),
+                    wait99=_us(wait, 99), due50=_us(due, 50), due99=_us(due, 99),
+                    parts=f"wait {wait.mean_ns() / 1e3:,.1f} / read {path.mean_ns() / 1e3:,.1f}"
+                          + (f" ({busy} busy)" if busy else ""),
+                )  # fmt: skip
             else:
                 config = phase_config(4, base)
                 engine = SharedMemoryEngine(config, queries_from=where)
@@ -445,7 +523,7 @@ def query_latency(quick: bool, progress: Progress) -> Report:
             row["throughput"] = stats.throughput
             found[phase, where].append(row)
             label = f"{phase[-1]} {config.engine}"
-            asked = "dispatch loop" if where == "loop" else "query thread"
+            asked = {"loop": "dispatch loop", "thread": "query thread", "process": "another process"}[where]
             runs.add(label, asked, run, row["queries"],
                      *(round(row[k], 1) for k in ("path50", "path99", "wait50", "wait99", "due99")),
                      round(row["throughput"]))  # fmt: skip
@@ -483,7 +561,7 @@ def query_latency(quick: bool, progress: Progress) -> Report:
     def med(variant: tuple[str, str], key: str) -> float:
         return _median([row[key] for row in found[variant]])
 
-    p3, _, thread = (found[v] for v in variants)
+    p3, _, thread, _ = (found[v] for v in variants)
     ratios = [a["due99"] / b["path99"] for a, b in zip(p3, thread, strict=True) if b["path99"]]
     report.findings.append(
         f"Phase 3's query p99 was {med(variants[0], 'due99'):,.0f} µs (from due; {med(variants[0], 'path99'):,.0f} µs "
@@ -498,14 +576,36 @@ def query_latency(quick: bool, progress: Progress) -> Report:
         f"{med(variants[2], 'path50'):.1f} µs (query thread) and {med(variants[1], 'path50'):.1f} µs (dispatch "
         f"loop): the same code with cold caches, on cores shared with the workers and the dispatch loop."
     )
+    loop_v, thread_v, process_v = variants[1:]
     report.findings.append(
-        f"Who asks matters more than the read. From the dispatch loop a query waited {med(variants[1], 'wait50'):,.0f} "
-        f"µs at the median but {med(variants[1], 'wait99'):,.0f} µs at p99 for its turn (a line being parsed, or a "
-        f"frame being encoded and written to a worker, which on a busy core can take the writer off the CPU); "
-        f"from its own thread it waited {med(variants[2], 'wait50'):,.0f} µs at the median and "
-        f"{med(variants[2], 'wait99'):,.0f} µs at p99 (its wake-up, then the GIL, which the dispatch loop holds "
-        "until it blocks or 5 ms pass). From due, phase 4 answered in "
-        f"{med(variants[2], 'due99'):,.0f} µs (thread) and {med(variants[1], 'due99'):,.0f} µs (loop) at p99."
+        f"Who asks matters more than the read. From the dispatch loop a query waited "
+        f"{med(loop_v, 'wait50'):,.0f} µs at the median but {med(loop_v, 'wait99'):,.0f} µs at p99 for its turn (a "
+        "line being parsed, or a frame being encoded and written to a worker, which on a busy core can take the "
+        f"writer off the CPU); from a thread of its own it waited {med(thread_v, 'wait50'):,.0f} µs at the median "
+        f"and {med(thread_v, 'wait99'):,.0f} µs at p99 (its wake-up, then the GIL, which the dispatch loop holds "
+        "until it blocks or 5 ms pass)."
+    )
+    alike = med(process_v, "wait50") >= 0.7 * med(thread_v, "wait50")
+    report.findings.append(
+        f"A reader in another process has a GIL of its own, and still waited {med(process_v, 'wait50'):,.0f} µs "
+        f"at the median and {med(process_v, 'wait99'):,.0f} µs at p99: "
+        + (
+            "about what the thread waited, so here the wait is mostly the wake-up itself. With the dispatch "
+            f"loop, the workers and other work keeping this machine's {os.cpu_count()} cores busy, a thread "
+            "that sleeps until its query is due waits for a core, whatever its GIL."
+            if alike
+            else "less than the thread; the difference is what the thread paid for the GIL."
+        )
+        + " Shared memory is what makes that reader possible at all: it needs no channel to the workers, "
+        "only the run's prefix."
+    )
+    askers = [("loop", loop_v), ("thread", thread_v), ("process", process_v)]
+    report.findings.append(
+        "p99 from issue (the query path): "
+        + ", ".join(f"{name} {med(v, 'path99'):,.1f} µs" for name, v in askers)
+        + "; p99 from due (path plus wait): "
+        + ", ".join(f"{name} {med(v, 'due99'):,.0f} µs" for name, v in askers)
+        + f". Phase 3 from due: {med(variants[0], 'due99'):,.0f} µs."
     )
     return report
 
