@@ -210,8 +210,9 @@ class SharedMemoryEngine(MultiprocessingEngine):
 
     def start(self) -> None:
         super().start()
-        # Every worker created its directory before saying Ready.
+        # Every worker created its directory before saying Ready: map them now.
         self._books_reader = BookReader(self.prefix, self.workers, clock=self.clock)
+        self._books_reader.map_ahead()
 
     def _run(self, source: MessageSource) -> None:
         client = None
@@ -277,8 +278,8 @@ class SharedMemoryEngine(MultiprocessingEngine):
     # ------------------------------------------------------------ queries
 
     def _issue_queries(self, queries: QuerySchedule, batches: list[list]) -> None:
-        if self.queries_from == "loop":
-            self._answer_due(queries)
+        if self.queries_from == "loop" and self._answer_due(queries):
+            self._reader_now().map_ahead()
 
     def _query_client(self, queries: QuerySchedule) -> None:
         """The query-client thread: sleep until the next query is due (or
@@ -287,17 +288,22 @@ class SharedMemoryEngine(MultiprocessingEngine):
         try:
             while not done.wait(max(queries.next_due_ns() - now(), 0) / 1e9):
                 self._answer_due(queries)
+                # Between queries, not inside one: map the segments the
+                # workers created since (a first mapping costs several reads).
+                self._reader_now().map_ahead()
         except Exception as error:  # a bug, not a query outcome: end the run with it
             self._fail(EngineError(f"the query client failed: {error!r}"))
 
-    def _answer_due(self, queries: QuerySchedule) -> None:
+    def _answer_due(self, queries: QuerySchedule) -> int:
         """Answer every due query from shared memory, here and now: no frame
-        to a worker, no waiting for a reply."""
+        to a worker, no waiting for a reply. Returns how many were due."""
         now = self.clock.now_ns
         read = self._reader_now().read
         depth = self.config.query_depth
         assets = self._routes.book_assets
+        due_now = 0
         while (due := queries.take_due(now())) is not None:
+            due_now += 1
             asset = queries.pick(assets)
             issued = now()
             snapshot = None
@@ -315,6 +321,7 @@ class SharedMemoryEngine(MultiprocessingEngine):
                 self._unpublished += 1  # routed to a worker, not yet published by it
             else:
                 self._staleness.record(snapshot.age_ns)
+        return due_now
 
     # ------------------------------------------------------------ results
 
