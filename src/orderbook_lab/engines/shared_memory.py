@@ -163,32 +163,34 @@ class SharedMemoryEngine(MultiprocessingEngine):
 
     ``queries_from`` says who asks the ``--query-rate`` queries:
 
-    * ``"thread"`` (the default): a query-client thread of the parent. It
-      sleeps until a query is due, then reads. Queries never wait for a
-      frame to be encoded or written, and dispatch never waits for them;
-      they do wait for the thread's wake-up and for the GIL, which the
-      dispatch loop holds most of the time.
-    * ``"loop"``: the dispatch loop itself, between two input lines (where
-      phase 3 sends its queries). No thread, no GIL hand-over; a due query
-      waits for whatever the loop is doing (parsing a line, encoding and
-      writing a frame to a worker).
+    * ``"loop"`` (the default): the dispatch loop itself, between two input
+      lines, where phase 3 sends its queries, so the two phases compare
+      like for like. No thread, no GIL hand-over; a due query waits for
+      whatever the loop is doing (parsing a line, encoding and writing a
+      frame to a worker).
+    * ``"thread"``: a query-client thread of the parent, which sleeps until
+      a query is due. Dispatch never runs queries; but the thread must wake
+      up and then get the GIL, which the dispatch loop holds most of the
+      time (experiment 4.1: it waits longer than the loop's queries do).
 
     Either way a query's latency (``queries.latency_us``) runs from the
     moment it is *issued* (the asking thread holds the GIL and starts the
     read) to its answer: the query path, which has no IPC. How late after
     its due time it was issued is reported apart (``query_breakdown_us``:
     ``wait``, and ``from_due`` for the sum), because that measures the
-    asking thread's scheduling, not the path (experiment 4.1 shows both).
+    asking thread's scheduling, not the path. Between queries the asker
+    maps the segments the workers created since (``map_ahead``): mapping
+    one costs several reads, and belongs to no query.
     """
 
     name = "shared-memory"
     core_factory = ShmWorkerCore
 
     def __init__(
-        self, config: RunConfig, *, queries_from: Literal["thread", "loop"] = "thread", **kwargs
+        self, config: RunConfig, *, queries_from: Literal["loop", "thread"] = "loop", **kwargs
     ) -> None:
-        if queries_from not in ("thread", "loop"):
-            raise ValueError(f"queries_from must be 'thread' or 'loop', not {queries_from!r}")
+        if queries_from not in ("loop", "thread"):
+            raise ValueError(f"queries_from must be 'loop' or 'thread', not {queries_from!r}")
         super().__init__(config, **kwargs)
         self.queries_from = queries_from
         self.prefix = new_prefix()
