@@ -18,8 +18,8 @@ def test_phase4_experiments_are_all_registered():
     assert [e for e in EXPERIMENTS if e.startswith("4.")] == ["4.1", "4.2", "4.3", "4.4", "4.5"]
 
 
-def test_query_latency_quick_compares_both_phases_and_both_askers():
-    report = run_experiment(EXPERIMENTS["4.1"], quick=True)
+def test_query_latency_quick_compares_phase_3_with_three_askers_in_phase_4(quick_reports):
+    report = quick_reports["4.1"]
     runs, parts, costs = report.tables
     assert [(phase, asked) for phase, asked in zip(_column(runs, "phase"), _column(runs, "asked from"), strict=True)] == [
         ("3 multiprocessing", "dispatch loop"), ("4 shared-memory", "dispatch loop"),
@@ -34,8 +34,8 @@ def test_query_latency_quick_compares_both_phases_and_both_askers():
     assert len(report.findings) == 5
 
 
-def test_sync_interval_quick_publishes_less_as_the_interval_grows():
-    report = run_experiment(EXPERIMENTS["4.3"], quick=True)
+def test_sync_interval_quick_publishes_less_as_the_interval_grows(quick_reports):
+    report = quick_reports["4.3"]
     (table,) = report.tables
     assert _column(table, "--sync-ms") == ["0 (every frame)", "1", "10", "100", "1000"]
     publishes = _column(table, "publishes")
@@ -44,8 +44,8 @@ def test_sync_interval_quick_publishes_less_as_the_interval_grows():
     assert all(q > 0 for q in _column(table, "queries"))
 
 
-def test_memory_quick_counts_shared_pages_only_in_phase_4():
-    report = run_experiment(EXPERIMENTS["4.4"], quick=True)
+def test_memory_quick_counts_shared_pages_only_in_phase_4(quick_reports):
+    report = quick_reports["4.4"]
     per_worker, per_book = report.tables
     engines = _column(per_worker, "engine")
     assert engines[:2] == ["phase 3 multiprocessing"] * 2 and engines[2:] == ["phase 4 shared-memory"] * 2

@@ -619,7 +619,7 @@ def query_latency(quick: bool, progress: Progress) -> Report:
 def sync_interval(quick: bool, progress: Progress) -> Report:
     """4.3: publish after every frame, or every 1, 10, 100, 1000 ms."""
     report = Report("4.3", "--sync-ms: publishing CPU vs staleness", quick=quick)
-    rate, messages = (8_000.0, 4_000) if quick else (5_000.0, 15_000)
+    rate, messages = (10_000.0, 2_000) if quick else (5_000.0, 15_000)
     intervals = [0.0, 1.0, 10.0, 100.0, 1000.0]
     base = phase_config(4, RunConfig(messages=messages, assets=20, processes=2, rate=rate, query_rate=500.0,
                                      seed=_SEED))  # fmt: skip
