@@ -402,6 +402,7 @@ def _outside_reader(prefix: str, workers: int, rate: float, seed: int, depth: in
             conn.send_bytes(b"ready")
             schedule = QuerySchedule(rate, seed, now())
             while not conn.poll(max(schedule.next_due_ns() - now(), 0) / 1e9):
+                reader.map_ahead()  # as the engine's askers do: new segments first, outside any read
                 while (due := schedule.take_due(now())) is not None:
                     asset = schedule.pick(reader.assets())
                     issued = now()
@@ -415,7 +416,6 @@ def _outside_reader(prefix: str, workers: int, rate: float, seed: int, depth: in
                     found["path"].record(answered - issued)
                     found["wait"].record(issued - due)
                     found["from_due"].record(answered - due)
-                reader.map_ahead()  # as the engine's askers do: new segments, between queries
             conn.send((found, busy))
     except (EOFError, BrokenPipeError):
         pass  # the parent went away first
