@@ -162,6 +162,19 @@ def test_a_growing_book_moves_and_cached_readers_follow(prefix):
         assert reader.assets() == ["a"]  # neither b nor c got an entry
 
 
+def test_map_ahead_maps_new_segments_so_reads_do_not(prefix):
+    with BookStore(prefix) as store, BookReader(prefix) as reader:
+        assert reader.map_ahead() == 1  # the directory
+        store.publish(_ladder("a", 2))
+        assert reader.map_ahead() == 1  # the first arena (32-level slots)
+        store.publish(_ladder("a", 40))  # a moves to a new arena (128-level slots)
+        assert reader.map_ahead() == 1 and reader.map_ahead() == 0
+        mapped = reader.mapped_bytes()
+        assert reader.read("a").export() == _ladder("a", 40).export()
+        assert reader.mapped_bytes() == mapped  # the read mapped nothing
+        assert reader.assets() == ["a"]
+
+
 def test_a_freed_slot_reused_by_another_book_is_never_read_as_the_old_one(prefix):
     with BookStore(prefix) as store, BookReader(prefix) as reader:
         store.publish(_ladder("a", 2, size=1.0))

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from orderbook_lab.experiments import EXPERIMENTS, Experiment, Report, Table, lesson_files, run_experiment
+from orderbook_lab.experiments import EXPERIMENTS, Experiment, Report, Table, lesson_files
 
 
 def _numbers(report: Report) -> list[tuple[str, float]]:
@@ -24,17 +24,9 @@ def _numbers(report: Report) -> list[tuple[str, float]]:
 
 
 @pytest.fixture(scope="module")
-def reports() -> dict[str, Report]:
-    """Each experiment run once, quick, for all the checks below."""
-    messages: dict[str, list[str]] = {}
-    results = {}
-    for experiment_id, experiment in EXPERIMENTS.items():
-        messages[experiment_id] = []
-        results[experiment_id] = run_experiment(
-            experiment, quick=True, progress=messages[experiment_id].append
-        )
-        assert messages[experiment_id], f"{experiment_id} reported no progress"
-    return results
+def reports(quick_reports) -> dict[str, Report]:
+    """Each experiment run once, quick, for all the checks below (see conftest)."""
+    return quick_reports
 
 
 def test_the_registry_is_keyed_by_id():

@@ -165,6 +165,11 @@ Routing = Annotated[
     RoutingName, typer.Option("--routing", rich_help_panel=_WORK,
                               help="Asset placement on workers: a first-seen table, or a stable hash."),
 ]
+SyncMs = Annotated[
+    float, typer.Option("--sync-ms", min=0.0, rich_help_panel=_WORK,
+                        help="Shared-memory engine: least time between two publishes of a worker's books, ms; "
+                             "0 = after every batch it applies."),
+]
 JsonOut = Annotated[
     Optional[Path],
     typer.Option("--json", rich_help_panel=_OUTPUT, help="Write the result as JSON here.", show_default=False,
@@ -225,6 +230,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("ipc_batch", IpcBatch),
     RunOption("query_timeout_ms", QueryTimeoutMs),
     RunOption("routing", Routing),
+    RunOption("sync_ms", SyncMs),
 )
 
 

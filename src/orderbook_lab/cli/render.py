@@ -94,10 +94,32 @@ def _worker_rows(row, stats: Sequence[RunStats]) -> None:
         100 * sum(w["cpu_share"] for w in s.extra["workers"]) / len(s.extra["workers"]))))
     row("IPC sent (MB)", each(lambda s: _num(s.extra["ipc"]["bytes_sent"] / 1e6)))
     row("pickle enc / dec (ms)", each(lambda s: f"{_num(s.extra['ipc']['encode_ms'])} / {_num(s.extra['ipc']['decode_ms'])}"))
-    if any(s.queries and "query_breakdown_us" in s.extra for s in stats):
+    if any(s.queries and "send" in s.extra.get("query_breakdown_us", {}) for s in stats):
         names = ("send", "queue", "worker", "reply")
         row("query send/queue/work/reply (µs)",  # means: they add up to the mean latency
-            each(lambda s: " / ".join(_num(s.extra["query_breakdown_us"][n]["mean"]) for n in names)))
+            [" / ".join(_num(s.extra["query_breakdown_us"][n]["mean"]) for n in names)
+             if "send" in s.extra.get("query_breakdown_us", {}) else "-" for s in stats])
+    _shared_memory_rows(row, stats)
+
+
+def _shared_memory_rows(row, stats: Sequence[RunStats]) -> None:
+    """Rows for the shared-memory engine: where a query's time went, how
+    old its answers were, and what publishing cost."""
+    if not any("shared_memory" in s.extra for s in stats):
+        return
+
+    def each(pick) -> list[str]:
+        return [pick(s) if "shared_memory" in s.extra else "-" for s in stats]
+
+    if any(s.queries and "shared_memory" in s.extra for s in stats):
+        row("query wait/read (µs)",  # means: they add up to the mean latency
+            each(lambda s: " / ".join(_num(s.extra["query_breakdown_us"][n]["mean"]) for n in ("wait", "read"))))
+        row("staleness p50 / p99 (ms)",
+            each(lambda s: f"{_num(s.extra['staleness_ms']['p50'])} / {_num(s.extra['staleness_ms']['p99'])}"))
+    row("shm publishes / moves", each(lambda s: "{} / {}".format(
+        _int(s.extra["shared_memory"]["publishes"]), _int(s.extra["shared_memory"]["moves"]))))
+    row("shm used / mapped (KB)", each(lambda s: "{} / {}".format(
+        _num(s.extra["shared_memory"]["used_bytes"] / 1e3), _num(s.extra["shared_memory"]["mapped_bytes"] / 1e3))))
 
 
 def rejections_table(rejections: Sequence[Rejection], invalid: int) -> Table:

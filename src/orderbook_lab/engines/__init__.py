@@ -14,6 +14,7 @@ from ..core.clock import SYSTEM_CLOCK, Clock
 from .asyncio import AsyncioEngine
 from .base import Engine, EngineError, ProgressCallback, RunConfig, RunStats, run_engine
 from .multiprocessing import MultiprocessingEngine
+from .shared_memory import SharedMemoryEngine
 from .sync import SyncEngine
 from .threads import ThreadsEngine
 
@@ -36,6 +37,7 @@ ENGINES: dict[str, EngineFactory] = {
     "asyncio": AsyncioEngine,
     "multiprocessing": MultiprocessingEngine,
     "threads": ThreadsEngine,
+    "shared-memory": SharedMemoryEngine,
 }
 """Engine name (``--engine``) to its class."""
 
@@ -43,6 +45,7 @@ PHASES: dict[int, dict[str, object]] = {
     1: {"engine": "sync"},
     2: {"engine": "asyncio"},
     3: {"engine": "multiprocessing"},
+    4: {"engine": "shared-memory"},
 }
 """Phase number (``--phase``) to the options it presets."""
 

@@ -192,6 +192,19 @@ class WorkerCore:
         they touched (``BookStore.publish_touched(self.pipeline.router,
         messages)``), so a reader never sees a book older than its answer."""
 
+    def idle_timeout_s(self) -> float | None:
+        """How long the worker may wait for its next frame before ``on_idle``
+        must run; ``None`` (here, always): as long as it takes."""
+        return None
+
+    def on_idle(self) -> None:
+        """Called when no frame came within ``idle_timeout_s`` (phase 4
+        publishes what a paced stream left unpublished)."""
+
+    def close(self) -> None:
+        """Release what the core holds (phase 4: its shared memory). Called
+        once, as the worker leaves, however it leaves."""
+
     def report(self) -> WorkerReport:
         pipeline = self.pipeline
         return WorkerReport(

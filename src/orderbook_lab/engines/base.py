@@ -67,6 +67,10 @@ class RunConfig:
     """How long a query sent to a worker may wait for its answer."""
     routing: Literal["directory", "hash"] = "directory"
     """How assets are placed on workers (see ``engines/_routing.py``)."""
+    # Phase 4 (shared-memory): how often each worker publishes its books.
+    sync_ms: float = 0.0
+    """Least time between two publish rounds of a worker, ms; 0 = after
+    every frame it applies. Larger: fewer publishes, older snapshots."""
 
     def source_config(self) -> SourceConfig:
         return SourceConfig(

@@ -43,6 +43,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from multiprocessing.connection import Connection, wait
 
@@ -89,15 +90,7 @@ class MultiprocessingEngine(PoolEngine):
             process = context.Process(
                 target=_worker_main,
                 name=f"orderbook-lab-worker-{worker}",
-                args=(
-                    worker,
-                    self.config,
-                    per_ms,
-                    inbox_r,
-                    reply_w,
-                    type(self).core_factory,
-                    self._core_kwargs(worker),
-                ),
+                args=(worker, self.config, per_ms, inbox_r, reply_w, self._core_factory()),
                 daemon=True,
             )
             self._processes.append(process)
@@ -110,10 +103,11 @@ class MultiprocessingEngine(PoolEngine):
         self._reader = threading.Thread(target=self._read_replies, name="orderbook-lab-replies", daemon=True)
         self._reader.start()
 
-    def _core_kwargs(self, worker: int) -> dict:
-        """Extra keyword arguments for ``core_factory`` in worker ``worker``
-        (picklable; none here). Phase 4 passes its segment names this way."""
-        return {}
+    def _core_factory(self) -> Callable[..., WorkerCore]:
+        """What each worker calls as ``factory(worker, config, per_ms)``
+        (picklable: it crosses to the child); phase 4 binds its run's
+        shared-memory prefix here."""
+        return type(self).core_factory
 
     # ------------------------------------------------------------ the wire
 
@@ -243,19 +237,22 @@ def _worker_main(
     per_ms: float | None,
     inbox: Connection,
     replies: Connection,
-    core_factory: type[WorkerCore],
-    core_kwargs: dict,
+    core_factory: Callable[..., WorkerCore],
 ) -> None:
     """A worker process: apply frames until ``Stop`` or until the parent is
     gone. Ctrl-C reaches the whole process group; only the parent acts on
     it, by closing the pipes, so workers ignore SIGINT."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     codec = get_codec(config.codec)
-    core = core_factory(worker, config, per_ms, **core_kwargs)
+    core = core_factory(worker, config, per_ms)
     now = time.perf_counter_ns
     try:
         replies.send_bytes(codec.encode(Ready(worker, os.getpid())))
         while True:
+            idle_s = core.idle_timeout_s()
+            if idle_s is not None and not inbox.poll(idle_s):
+                core.on_idle()
+                continue
             data = inbox.recv_bytes()  # EOFError once the parent closed it
             received = now()
             frame = codec.decode(data)
@@ -271,8 +268,11 @@ def _worker_main(
     except (EOFError, BrokenPipeError, ConnectionResetError):
         return  # the parent closed the pipes: stop without a report
     finally:
-        inbox.close()
-        replies.close()
+        try:
+            core.close()
+        finally:
+            inbox.close()
+            replies.close()
 
 
 @contextmanager

@@ -17,6 +17,7 @@ Typical use::
     store = BookStore(prefix, worker=0)          # in worker 0
     store.publish_touched(router, batch)         # after each batch
     reader = BookReader(prefix, workers=2)       # in the parent
+    reader.map_ahead()                           # before reads: map new segments
     snap = reader.read(asset_id, depth=10)       # snap.view(), snap.age_ns
     ...
     reader.close(); store.close()                # readers first

@@ -7,7 +7,7 @@ Everything a reader can see is one of three things, all little-endian and
   128-byte entry per book saying where the book lives now::
 
       header  magic 8s | version u32 | capacity u32 | count u64 | synced_ns u64
-              | tracker u64 | pid u32 | flags u32 | depth u32 | closed u32 | 8 spare
+              | tracker u64 | pid u32 | flags u32 | depth u32 | closed u32 | arenas u64
       entry   seq u64 | arena u32 | capacity u32 | offset u64 | generation u32
               | asset_len u16 | asset bytes (up to 98)
 
@@ -64,12 +64,15 @@ MAGIC_DIR = b"OBLDIR01"
 MAGIC_ARENA = b"OBLARN01"
 
 DIR_HEADER = struct.Struct("<8sIIQQQIIII8x")
-"""magic, layout version, capacity, count, synced_ns, tracker, pid, flags, depth, closed."""
+"""magic, layout version, capacity, count, synced_ns, tracker, pid, flags, depth, closed
+(then the arena count, written on its own: ``ARENAS_WORD``)."""
 DIR_HEADER_BYTES = 64
 assert DIR_HEADER.size == DIR_HEADER_BYTES
 # Word indexes (u64) of the header fields a reader polls without a lock.
 COUNT_WORD = 2
 SYNCED_WORD = 3
+ARENAS_WORD = 7
+"""Arenas the writer has created so far: a reader maps them ahead of need."""
 DIR_CLOSED_AT = 52
 """Byte offset of the header's ``closed`` flag (set by the writer's close)."""
 

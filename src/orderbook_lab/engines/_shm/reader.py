@@ -209,6 +209,30 @@ class BookReader:
             shm.size for shm, _, _ in self._arenas.values()
         )
 
+    def map_ahead(self) -> int:
+        """Map every segment the writers have created that this reader has
+        not mapped yet (each writer's directory, then the arenas its
+        directory counts) and index new books, so that ``read`` seldom pays
+        for it: mapping a segment (open, mmap, the resource tracker) costs
+        30-130 µs, a whole read about 10. Call it off the read path (a
+        query client between queries). O(workers + arenas) loads when
+        nothing is new. Returns how many segments it mapped."""
+        if self._closed:
+            raise RuntimeError("reader is closed")
+        mapped = 0
+        for worker in range(self.workers):
+            known = self._dirs[worker] is not None
+            d = self._directory(worker)
+            if d is None:
+                continue
+            mapped += not known
+            for index in range(d.words[L.ARENAS_WORD]):
+                if (worker, index) not in self._arenas:
+                    self._arena(worker, index)
+                    mapped += 1
+        self._scan()
+        return mapped
+
     def _directory(self, worker: int) -> _Directory | None:
         d = self._dirs[worker]
         if d is None:

@@ -376,6 +376,7 @@ class BookStore:
         L.ARENA_HEADER.pack_into(arena.view, 0, L.MAGIC_ARENA, capacity, per_slot, slots)
         self._arenas.append(arena)
         self._class_slots[capacity] += slots
+        self._dir_words[L.ARENAS_WORD] = len(self._arenas)  # after its header: readers may map it now
         return index
 
     # ------------------------------------------------------------ introspection
