@@ -34,7 +34,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Timing", "WorkerError", "calibrate", "sample", "rotated", "run_worker", "python_version", "machine"]
+__all__ = [
+    "Timing",
+    "WorkerError",
+    "calibrate",
+    "sample",
+    "rotated",
+    "run_worker",
+    "python_version",
+    "machine",
+]
 
 
 @dataclass(frozen=True)

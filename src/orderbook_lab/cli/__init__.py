@@ -20,8 +20,12 @@ def main() -> None:
         if not error.format_message():  # a bare command: Typer has shown its help
             sys.exit(0)
         command = error.ctx.command_path if error.ctx is not None else "orderbook-lab"
-        err.print(f"error: {error.format_message()} (see: {command} --help)", highlight=False,
-                  markup=False, soft_wrap=True)
+        err.print(
+            f"error: {error.format_message()} (see: {command} --help)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
         sys.exit(2)
     except typer.Abort:
         err.print("aborted", markup=False)

@@ -3,7 +3,7 @@
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -44,7 +44,7 @@ def _config(phase, engine, **fields) -> RunConfig:
         raise typer.BadParameter(error.args[0], param_hint="'--phase'") from None
 
 
-def _write_json(path: Optional[Path], document: object) -> None:
+def _write_json(path: Path | None, document: object) -> None:
     if path is None:
         return
     try:
@@ -58,7 +58,9 @@ def _write_json(path: Optional[Path], document: object) -> None:
 def _started(engine) -> None:
     pids = getattr(engine, "worker_pids", None)
     if pids:  # a readiness line: which processes this run owns
-        err.print(f"{engine.name}: {len(pids)} workers ready (pids {', '.join(map(str, pids))})", highlight=False)
+        err.print(
+            f"{engine.name}: {len(pids)} workers ready (pids {', '.join(map(str, pids))})", highlight=False
+        )
 
 
 def _execute(config: RunConfig, source: MessageSource, label: str) -> tuple[RunStats, dict]:
@@ -188,13 +190,15 @@ def source(
                 handle.write("\n")
     except OSError as error:
         raise _fail(f"cannot write {out_file}: {error.strerror}") from None
-    out.print(f"wrote {messages:,} messages in {count:,} lines to {out_file} (seed {seed}, {assets} assets)",
-              highlight=False)
+    out.print(
+        f"wrote {messages:,} messages in {count:,} lines to {out_file} (seed {seed}, {assets} assets)",
+        highlight=False,
+    )
 
 
 @app.command()
 def lessons(
-    number: Annotated[Optional[int], typer.Argument(min=1, help="Lesson to show; omit to list them.")] = None,
+    number: Annotated[int | None, typer.Argument(min=1, help="Lesson to show; omit to list them.")] = None,
 ) -> None:
     """List the lessons, or show lesson N."""
     files = lesson_files()
@@ -212,8 +216,10 @@ def lessons(
             ids = ", ".join(e for e in EXPERIMENTS if e.split(".")[0] == str(n))
             table.add_row(str(n), title, ids)
         out.print(table)
-        out.print("Show one with [bold]orderbook-lab lessons N[/bold]; run an experiment with "
-                  "[bold]orderbook-lab experiment ID[/bold].")
+        out.print(
+            "Show one with [bold]orderbook-lab lessons N[/bold]; run an experiment with "
+            "[bold]orderbook-lab experiment ID[/bold]."
+        )
         return
     if number not in files:
         raise _fail(f"no lesson {number}; lessons available: {', '.join(map(str, sorted(files)))}")
@@ -222,7 +228,9 @@ def lessons(
 
 @app.command()
 def experiment(
-    experiment_id: Annotated[str, typer.Argument(metavar="ID", help="Experiment id, e.g. 1.2 (phase 1, experiment 2).")],
+    experiment_id: Annotated[
+        str, typer.Argument(metavar="ID", help="Experiment id, e.g. 1.2 (phase 1, experiment 2).")
+    ],
     quick: Annotated[bool, typer.Option("--quick", help="Small, fast version (what CI runs).")] = False,
     json_out: opt.JsonOut = None,
 ) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -23,12 +23,12 @@ EngineName = Enum("EngineName", {name.replace("-", "_"): name for name in ENGINE
 """``--engine`` choices, generated from the engine registry."""
 
 
-class PopularityName(str, Enum):
+class PopularityName(StrEnum):
     uniform = "uniform"
     zipf = "zipf"
 
 
-class CodecName(str, Enum):
+class CodecName(StrEnum):
     pickle = "pickle"
     msgspec = "msgspec"
 
@@ -60,125 +60,230 @@ _OUTPUT = "Output"
 _ASYNC = "Async engine (phase 2)"
 
 Phase = Annotated[
-    Optional[int],
+    int | None,
     typer.Option("--phase", "-p", min=1, max=8, help="Curriculum phase preset (1-8).", show_default=False),
 ]
 Engine = Annotated[
-    Optional[EngineName],
+    EngineName | None,
     typer.Option("--engine", "-e", help="Engine to run, instead of a phase preset.", show_default=False),
 ]
 Messages = Annotated[
-    Optional[int],
+    int | None,
     typer.Option(
-        "--messages", "-n", min=1, rich_help_panel=_STREAM,
-        help="Messages to generate \\[default: 10000, or endless with --duration].", show_default=False,
+        "--messages",
+        "-n",
+        min=1,
+        rich_help_panel=_STREAM,
+        help="Messages to generate \\[default: 10000, or endless with --duration].",
+        show_default=False,
     ),
 ]
 Duration = Annotated[
-    Optional[float],
-    typer.Option("--duration", min=0.001, rich_help_panel=_STREAM, help="Stop after this many seconds.",
-                 show_default=False),
+    float | None,
+    typer.Option(
+        "--duration",
+        min=0.001,
+        rich_help_panel=_STREAM,
+        help="Stop after this many seconds.",
+        show_default=False,
+    ),
 ]
 Rate = Annotated[
     float,
-    typer.Option("--rate", min=0.0, rich_help_panel=_STREAM,
-                 help="Lines per second on a drift-free schedule; 0 = as fast as possible."),
+    typer.Option(
+        "--rate",
+        min=0.0,
+        rich_help_panel=_STREAM,
+        help="Lines per second on a drift-free schedule; 0 = as fast as possible.",
+    ),
 ]
 Assets = Annotated[
-    int, typer.Option("--assets", "-a", min=1, rich_help_panel=_STREAM,
-                      help="Assets (order books), in YES/NO pairs of a market."),
+    int,
+    typer.Option(
+        "--assets",
+        "-a",
+        min=1,
+        rich_help_panel=_STREAM,
+        help="Assets (order books), in YES/NO pairs of a market.",
+    ),
 ]
 Seed = Annotated[int, typer.Option("--seed", rich_help_panel=_STREAM, help="Seed of the simulated stream.")]
 Popularity = Annotated[
     PopularityName,
-    typer.Option("--popularity", rich_help_panel=_STREAM,
-                 help="How updates spread over markets: evenly, or by Zipf's law."),
+    typer.Option(
+        "--popularity",
+        rich_help_panel=_STREAM,
+        help="How updates spread over markets: evenly, or by Zipf's law.",
+    ),
 ]
 WorkMs = Annotated[
-    float, typer.Option("--work-ms", min=0.0, rich_help_panel=_WORK,
-                        help="CPU-bound work per message, ms (holds the GIL)."),
+    float,
+    typer.Option(
+        "--work-ms", min=0.0, rich_help_panel=_WORK, help="CPU-bound work per message, ms (holds the GIL)."
+    ),
 ]
 IoMs = Annotated[
-    float, typer.Option("--io-ms", min=0.0, rich_help_panel=_WORK,
-                        help="Blocking wait per message, ms (sleep; awaited in async engines)."),
+    float,
+    typer.Option(
+        "--io-ms",
+        min=0.0,
+        rich_help_panel=_WORK,
+        help="Blocking wait per message, ms (sleep; awaited in async engines).",
+    ),
 ]
 QueryRate = Annotated[
-    float, typer.Option("--query-rate", min=0.0, rich_help_panel=_WORK,
-                        help="Book queries per second, interleaved with processing."),
+    float,
+    typer.Option(
+        "--query-rate",
+        min=0.0,
+        rich_help_panel=_WORK,
+        help="Book queries per second, interleaved with processing.",
+    ),
 ]
 Processes = Annotated[
-    Optional[int],
-    typer.Option("--processes", min=1, rich_help_panel=_WORK,
-                 help="Worker processes (process engines) \\[default: CPU count].", show_default=False),
+    int | None,
+    typer.Option(
+        "--processes",
+        min=1,
+        rich_help_panel=_WORK,
+        help="Worker processes (process engines) \\[default: CPU count].",
+        show_default=False,
+    ),
 ]
 Codec = Annotated[
-    CodecName, typer.Option("--codec", rich_help_panel=_WORK, help="Serialization between processes; msgspec also decodes the wire with typed structs (same messages, faster)."),
+    CodecName,
+    typer.Option(
+        "--codec",
+        rich_help_panel=_WORK,
+        help="Serialization between processes; msgspec also decodes the wire with typed structs (same messages, faster).",
+    ),
 ]
 QueueSize = Annotated[
-    int, typer.Option("--queue-size", min=1, rich_help_panel=_ASYNC,
-                      help="Capacity of the ingress queue, messages."),
+    int,
+    typer.Option(
+        "--queue-size", min=1, rich_help_panel=_ASYNC, help="Capacity of the ingress queue, messages."
+    ),
 ]
 Backpressure = Annotated[
     BackpressureName,
-    typer.Option("--backpressure", rich_help_panel=_ASYNC,
-                 help="When the ingress queue is full: make the source wait, or drop the newest or the oldest "
-                      "message (every drop is counted)."),
+    typer.Option(
+        "--backpressure",
+        rich_help_panel=_ASYNC,
+        help="When the ingress queue is full: make the source wait, or drop the newest or the oldest "
+        "message (every drop is counted).",
+    ),
 ]
 BatchSize = Annotated[
-    int, typer.Option("--batch-size", min=1, rich_help_panel=_ASYNC,
-                      help="Most messages taken from the ingress queue at once."),
+    int,
+    typer.Option(
+        "--batch-size",
+        min=1,
+        rich_help_panel=_ASYNC,
+        help="Most messages taken from the ingress queue at once.",
+    ),
 ]
 BatchTimeoutMs = Annotated[
-    float, typer.Option("--batch-timeout-ms", min=0.0, rich_help_panel=_ASYNC,
-                        help="Longest wait for a batch to fill after its first message, ms; 0 = take what is "
-                             "there. Whichever of size and timeout comes first ends a batch."),
+    float,
+    typer.Option(
+        "--batch-timeout-ms",
+        min=0.0,
+        rich_help_panel=_ASYNC,
+        help="Longest wait for a batch to fill after its first message, ms; 0 = take what is "
+        "there. Whichever of size and timeout comes first ends a batch.",
+    ),
 ]
 Offload = Annotated[
     OffloadName,
-    typer.Option("--offload", rich_help_panel=_ASYNC,
-                 help="Where --work-ms runs: on the event loop (none) or in a thread pool (thread)."),
+    typer.Option(
+        "--offload",
+        rich_help_panel=_ASYNC,
+        help="Where --work-ms runs: on the event loop (none) or in a thread pool (thread).",
+    ),
 ]
 Loop = Annotated[
     LoopName | None,
-    typer.Option("--loop", rich_help_panel=_ASYNC,
-                 help="Event loop \\[default: uvloop when installed, else asyncio].", show_default=False),
+    typer.Option(
+        "--loop",
+        rich_help_panel=_ASYNC,
+        help="Event loop \\[default: uvloop when installed, else asyncio].",
+        show_default=False,
+    ),
 ]
 JitterMs = Annotated[
-    float, typer.Option("--jitter-ms", min=0.0, rich_help_panel=_ASYNC,
-                        help="Network jitter: each frame arrives up to this much late, in order, ms "
-                             "(paced streams only, --rate > 0)."),
+    float,
+    typer.Option(
+        "--jitter-ms",
+        min=0.0,
+        rich_help_panel=_ASYNC,
+        help="Network jitter: each frame arrives up to this much late, in order, ms "
+        "(paced streams only, --rate > 0).",
+    ),
 ]
 Burst = Annotated[
-    int, typer.Option("--burst", min=1, rich_help_panel=_ASYNC,
-                      help="The feed sends this many frames at once, then pauses; same mean rate "
-                           "(paced streams only, --rate > 0)."),
+    int,
+    typer.Option(
+        "--burst",
+        min=1,
+        rich_help_panel=_ASYNC,
+        help="The feed sends this many frames at once, then pauses; same mean rate "
+        "(paced streams only, --rate > 0).",
+    ),
 ]
 IpcBatch = Annotated[
-    int, typer.Option("--ipc-batch", min=1, rich_help_panel=_WORK,
-                      help="Messages per frame sent to a worker (process and thread engines)."),
+    int,
+    typer.Option(
+        "--ipc-batch",
+        min=1,
+        rich_help_panel=_WORK,
+        help="Messages per frame sent to a worker (process and thread engines).",
+    ),
 ]
 QueryTimeoutMs = Annotated[
-    float, typer.Option("--query-timeout-ms", min=0.001, rich_help_panel=_WORK,
-                        help="How long a query to a worker may take before it counts as timed out, ms."),
+    float,
+    typer.Option(
+        "--query-timeout-ms",
+        min=0.001,
+        rich_help_panel=_WORK,
+        help="How long a query to a worker may take before it counts as timed out, ms.",
+    ),
 ]
 Routing = Annotated[
-    RoutingName, typer.Option("--routing", rich_help_panel=_WORK,
-                              help="Asset placement on workers: a first-seen table, or a stable hash."),
+    RoutingName,
+    typer.Option(
+        "--routing",
+        rich_help_panel=_WORK,
+        help="Asset placement on workers: a first-seen table, or a stable hash.",
+    ),
 ]
 SyncMs = Annotated[
-    float, typer.Option("--sync-ms", min=0.0, rich_help_panel=_WORK,
-                        help="Shared-memory engine: least time between two publishes of a worker's books, ms; "
-                             "0 = after every batch it applies."),
+    float,
+    typer.Option(
+        "--sync-ms",
+        min=0.0,
+        rich_help_panel=_WORK,
+        help="Shared-memory engine: least time between two publishes of a worker's books, ms; "
+        "0 = after every batch it applies.",
+    ),
 ]
 JsonOut = Annotated[
-    Optional[Path],
-    typer.Option("--json", rich_help_panel=_OUTPUT, help="Write the result as JSON here.", show_default=False,
-                 dir_okay=False),
+    Path | None,
+    typer.Option(
+        "--json",
+        rich_help_panel=_OUTPUT,
+        help="Write the result as JSON here.",
+        show_default=False,
+        dir_okay=False,
+    ),
 ]
 BooksOut = Annotated[
-    Optional[Path],
-    typer.Option("--books-out", rich_help_panel=_OUTPUT, help="Write the final books as JSON here.",
-                 show_default=False, dir_okay=False),
+    Path | None,
+    typer.Option(
+        "--books-out",
+        rich_help_panel=_OUTPUT,
+        help="Write the final books as JSON here.",
+        show_default=False,
+        dir_okay=False,
+    ),
 ]
 
 
@@ -247,7 +352,9 @@ def with_run_options(*, generated_stream: bool) -> Callable[[Callable], Callable
         signature = inspect.signature(command)
         own = [p for p in signature.parameters.values() if p.name != "run_fields"]
         added = [
-            inspect.Parameter(o.field, inspect.Parameter.KEYWORD_ONLY, default=o.default, annotation=o.annotation)
+            inspect.Parameter(
+                o.field, inspect.Parameter.KEYWORD_ONLY, default=o.default, annotation=o.annotation
+            )
             for o in chosen
         ]
 

@@ -69,7 +69,10 @@ def results_table(runs: Sequence[tuple[RunConfig, RunStats]], title: str) -> Tab
     row("books", [_int(s.books) for s in stats])
     row("books digest", [s.digest[:12] for s in stats])
     if len(stats) > 1:
-        row(f"  same books as {first.engine}", ["yes" if s.digest == first.digest else "[red]NO[/red]" for s in stats])
+        row(
+            f"  same books as {first.engine}",
+            ["yes" if s.digest == first.digest else "[red]NO[/red]" for s in stats],
+        )
     row("startup / run (s)", [f"{s.startup_s:.3f} / {s.run_s:.3f}" for s in stats])
     row("counted in full", ["yes" if s.conserved else "[red]NO[/red]" for s in stats])
     return table
@@ -89,16 +92,31 @@ def _worker_rows(row, stats: Sequence[RunStats]) -> None:
         return f"{len(counts)}: {_int(min(counts))} / {_int(max(counts))}"
 
     row("workers: msgs min / max", each(spread))
-    row("workers: busy / got CPU (%)", each(lambda s: "{:.0f} / {:.0f}".format(
-        100 * sum(w["busy_share"] for w in s.extra["workers"]) / len(s.extra["workers"]),
-        100 * sum(w["cpu_share"] for w in s.extra["workers"]) / len(s.extra["workers"]))))
+    row(
+        "workers: busy / got CPU (%)",
+        each(
+            lambda s: "{:.0f} / {:.0f}".format(
+                100 * sum(w["busy_share"] for w in s.extra["workers"]) / len(s.extra["workers"]),
+                100 * sum(w["cpu_share"] for w in s.extra["workers"]) / len(s.extra["workers"]),
+            )
+        ),
+    )
     row("IPC sent (MB)", each(lambda s: _num(s.extra["ipc"]["bytes_sent"] / 1e6)))
-    row("pickle enc / dec (ms)", each(lambda s: f"{_num(s.extra['ipc']['encode_ms'])} / {_num(s.extra['ipc']['decode_ms'])}"))
+    row(
+        "pickle enc / dec (ms)",
+        each(lambda s: f"{_num(s.extra['ipc']['encode_ms'])} / {_num(s.extra['ipc']['decode_ms'])}"),
+    )
     if any(s.queries and "send" in s.extra.get("query_breakdown_us", {}) for s in stats):
         names = ("send", "queue", "worker", "reply")
-        row("query send/queue/work/reply (µs)",  # means: they add up to the mean latency
-            [" / ".join(_num(s.extra["query_breakdown_us"][n]["mean"]) for n in names)
-             if "send" in s.extra.get("query_breakdown_us", {}) else "-" for s in stats])
+        row(
+            "query send/queue/work/reply (µs)",  # means: they add up to the mean latency
+            [
+                " / ".join(_num(s.extra["query_breakdown_us"][n]["mean"]) for n in names)
+                if "send" in s.extra.get("query_breakdown_us", {})
+                else "-"
+                for s in stats
+            ],
+        )
     _shared_memory_rows(row, stats)
 
 
@@ -112,14 +130,35 @@ def _shared_memory_rows(row, stats: Sequence[RunStats]) -> None:
         return [pick(s) if "shared_memory" in s.extra else "-" for s in stats]
 
     if any(s.queries and "shared_memory" in s.extra for s in stats):
-        row("query wait/read (µs)",  # means: they add up to the mean latency
-            each(lambda s: " / ".join(_num(s.extra["query_breakdown_us"][n]["mean"]) for n in ("wait", "read"))))
-        row("staleness p50 / p99 (ms)",
-            each(lambda s: f"{_num(s.extra['staleness_ms']['p50'])} / {_num(s.extra['staleness_ms']['p99'])}"))
-    row("shm publishes / moves", each(lambda s: "{} / {}".format(
-        _int(s.extra["shared_memory"]["publishes"]), _int(s.extra["shared_memory"]["moves"]))))
-    row("shm used / mapped (KB)", each(lambda s: "{} / {}".format(
-        _num(s.extra["shared_memory"]["used_bytes"] / 1e3), _num(s.extra["shared_memory"]["mapped_bytes"] / 1e3))))
+        row(
+            "query wait/read (µs)",  # means: they add up to the mean latency
+            each(
+                lambda s: " / ".join(_num(s.extra["query_breakdown_us"][n]["mean"]) for n in ("wait", "read"))
+            ),
+        )
+        row(
+            "staleness p50 / p99 (ms)",
+            each(
+                lambda s: f"{_num(s.extra['staleness_ms']['p50'])} / {_num(s.extra['staleness_ms']['p99'])}"
+            ),
+        )
+    row(
+        "shm publishes / moves",
+        each(
+            lambda s: "{} / {}".format(
+                _int(s.extra["shared_memory"]["publishes"]), _int(s.extra["shared_memory"]["moves"])
+            )
+        ),
+    )
+    row(
+        "shm used / mapped (KB)",
+        each(
+            lambda s: "{} / {}".format(
+                _num(s.extra["shared_memory"]["used_bytes"] / 1e3),
+                _num(s.extra["shared_memory"]["mapped_bytes"] / 1e3),
+            )
+        ),
+    )
 
 
 def rejections_table(rejections: Sequence[Rejection], invalid: int) -> Table:

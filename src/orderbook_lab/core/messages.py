@@ -12,7 +12,7 @@ pickled or encoded by msgspec without any adapter, which later phases use.
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple, Union
+from typing import Literal, NamedTuple
 
 import msgspec
 
@@ -109,10 +109,4 @@ class OtherMessage(msgspec.Struct, frozen=True, tag="other"):
     asset_id: str = ""
 
 
-Message = Union[
-    BookMessage,
-    PriceChangeMessage,
-    LastTradePriceMessage,
-    TickSizeChangeMessage,
-    OtherMessage,
-]
+Message = BookMessage | PriceChangeMessage | LastTradePriceMessage | TickSizeChangeMessage | OtherMessage

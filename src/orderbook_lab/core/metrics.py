@@ -157,13 +157,17 @@ def record_pair(first: LatencyHistogram, first_ns: int, second: LatencyHistogram
     # Written out twice on purpose: a loop over the pair costs more than it saves.
     ns = first_ns if first_ns > 0 else 0
     shift = ns.bit_length() - _SUB_BITS
-    first._counts[ns if shift <= 0 else (shift * _HALF + (ns >> shift) if shift <= _MAX_SHIFT else _SIZE - 1)] += 1
+    first._counts[
+        ns if shift <= 0 else (shift * _HALF + (ns >> shift) if shift <= _MAX_SHIFT else _SIZE - 1)
+    ] += 1
     first.total_ns += ns
     if ns > first.max_ns:
         first.max_ns = ns
     ns = second_ns if second_ns > 0 else 0
     shift = ns.bit_length() - _SUB_BITS
-    second._counts[ns if shift <= 0 else (shift * _HALF + (ns >> shift) if shift <= _MAX_SHIFT else _SIZE - 1)] += 1
+    second._counts[
+        ns if shift <= 0 else (shift * _HALF + (ns >> shift) if shift <= _MAX_SHIFT else _SIZE - 1)
+    ] += 1
     second.total_ns += ns
     if ns > second.max_ns:
         second.max_ns = ns

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, NamedTuple, Union
+from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
 
@@ -73,7 +73,7 @@ class Rejection(NamedTuple):
         return f"{where}: {self.reason}"
 
 
-Parsed = Union[Message, Rejection]
+Parsed = Message | Rejection
 
 _SIDES = {"BUY": "BUY", "SELL": "SELL", "buy": "BUY", "sell": "SELL"}
 _decoder = json.JSONDecoder()
@@ -615,14 +615,22 @@ def _from_wire(wire: _WireBook | _WirePriceChange) -> Message:
 def _from_wire_rare(wire: _WireTrade | _WireTickSize) -> Message:
     if type(wire) is _WireTrade:
         return LastTradePriceMessage(
-            wire.asset_id, wire.market or "", _wire_timestamp(wire.timestamp), _wire_ticks(wire.price),
-            wire.size or 0.0, wire.side,
+            wire.asset_id,
+            wire.market or "",
+            _wire_timestamp(wire.timestamp),
+            _wire_ticks(wire.price),
+            wire.size or 0.0,
+            wire.side,
         )
     for tick in (wire.old_tick_size, wire.new_tick_size):
         if not 0.0 < float(tick) < 1.0:  # ValueError too: the full parser words the rejection
             raise _Fallback
     return TickSizeChangeMessage(
-        wire.asset_id, wire.market or "", _wire_timestamp(wire.timestamp), wire.old_tick_size, wire.new_tick_size
+        wire.asset_id,
+        wire.market or "",
+        _wire_timestamp(wire.timestamp),
+        wire.old_tick_size,
+        wire.new_tick_size,
     )
 
 

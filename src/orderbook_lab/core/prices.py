@@ -133,9 +133,7 @@ def ticks_to_price(ticks: int) -> str:
     return _CANONICAL[ticks]
 
 
-_CANONICAL = ["0"] + [
-    "0." + f"{t:03d}".rstrip("0") for t in range(MIN_TICKS, MAX_TICKS + 1)
-] + ["1"]
+_CANONICAL = ["0"] + ["0." + f"{t:03d}".rstrip("0") for t in range(MIN_TICKS, MAX_TICKS + 1)] + ["1"]
 
 
 def parse_size(text: object) -> float:

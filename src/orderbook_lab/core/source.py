@@ -329,12 +329,8 @@ class _MarketSimulator:
             ask_sizes = {TICKS_PER_UNIT - p: s for p, s in market.bid_sizes.items()}
             bid_prices = [TICKS_PER_UNIT - p for p in reversed(market.asks)]
             ask_prices = [TICKS_PER_UNIT - p for p in market.bids]
-        bids_text = ",".join(
-            f'{{"price":"{ticks_to_price(p)}","size":"{bid_sizes[p]}"}}' for p in bid_prices
-        )
-        asks_text = ",".join(
-            f'{{"price":"{ticks_to_price(p)}","size":"{ask_sizes[p]}"}}' for p in ask_prices
-        )
+        bids_text = ",".join(f'{{"price":"{ticks_to_price(p)}","size":"{bid_sizes[p]}"}}' for p in bid_prices)
+        asks_text = ",".join(f'{{"price":"{ticks_to_price(p)}","size":"{ask_sizes[p]}"}}' for p in ask_prices)
         return (
             f'{{"event_type":"book","asset_id":"{asset}","market":"{market.market_id}",'
             f'"bids":[{bids_text}],"asks":[{asks_text}],'
@@ -410,7 +406,11 @@ class _MarketSimulator:
         if prices and (op < 0.12 or len(prices) > _MAX_LEVELS) and len(prices) > _MIN_LEVELS:
             # Removal: mostly the level the fair price is moving through.
             moving_away = (market.fair > (market.best_bid() + market.best_ask()) / 2) != is_bid
-            depth = 0 if moving_away and rng.random() < 0.6 else min(int(-_log(1.0 - rng.random()) / 0.3), len(prices) - 1)
+            depth = (
+                0
+                if moving_away and rng.random() < 0.6
+                else min(int(-_log(1.0 - rng.random()) / 0.3), len(prices) - 1)
+            )
             price = prices[-1 - depth] if is_bid else prices[depth]
             market.remove_level(is_bid, price)
             return self._change_json(market, is_bid, price, "0")

@@ -204,4 +204,3 @@ class QuerySchedule:
 
     def pick(self, assets: list[str]) -> str | None:
         return assets[self._rng.randrange(len(assets))] if assets else None
-

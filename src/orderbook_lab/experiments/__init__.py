@@ -20,7 +20,9 @@ EXPERIMENTS: dict[str, Experiment] = {
 _LESSONS_DIR = Path(__file__).resolve().parents[3] / "lessons"
 
 
-def run_experiment(experiment: Experiment, *, quick: bool = False, progress: Progress | None = None) -> Report:
+def run_experiment(
+    experiment: Experiment, *, quick: bool = False, progress: Progress | None = None
+) -> Report:
     return experiment.run(quick, progress or (lambda _text: None))
 
 

@@ -19,19 +19,32 @@ def rate_sweep(quick: bool, progress: Progress) -> Report:
     seconds = 0.25 if quick else 1.0
     table = Table(
         f"Phase 1 at {work_ms:g} ms of CPU work per message, paced",
-        ["offered (msg/s)", "achieved (msg/s)", "latency p50 (ms)", "latency p99 (ms)",
-         "latency max (ms)", "schedule lag max (ms)"],
+        [
+            "offered (msg/s)",
+            "achieved (msg/s)",
+            "latency p50 (ms)",
+            "latency p99 (ms)",
+            "latency max (ms)",
+            "schedule lag max (ms)",
+        ],
     )
     capacity = 1000 / work_ms
     worst_over = None
     for rate in rates:
         stats = measure(
-            _config(messages=max(5 if quick else 30, int(rate * seconds)), assets=2, rate=rate, work_ms=work_ms),
+            _config(
+                messages=max(5 if quick else 30, int(rate * seconds)), assets=2, rate=rate, work_ms=work_ms
+            ),
             progress,
         )
-        table.add(rate, round(stats.throughput, 1), round(stats.latency_ms.p50, 2),
-                  round(stats.latency_ms.p99, 2), round(stats.latency_ms.max, 2),
-                  round(stats.schedule_lag_ms.max, 2))
+        table.add(
+            rate,
+            round(stats.throughput, 1),
+            round(stats.latency_ms.p50, 2),
+            round(stats.latency_ms.p99, 2),
+            round(stats.latency_ms.max, 2),
+            round(stats.schedule_lag_ms.max, 2),
+        )
         if rate > capacity:
             worst_over = (rate, stats)
     report = Report("1.1", "Rate vs capacity", [table], quick=quick)
@@ -53,8 +66,13 @@ def work_sweep(quick: bool, progress: Progress) -> Report:
     seconds = 0.2 if quick else 1.5
     table = Table(
         "Phase 1 flat out: measured ceiling vs 1 / work",
-        ["work asked (ms)", "1 / work (msg/s)", "time per msg (ms)", "measured (msg/s)",
-         "measured / (1 / work) (%)"],
+        [
+            "work asked (ms)",
+            "1 / work (msg/s)",
+            "time per msg (ms)",
+            "measured (msg/s)",
+            "measured / (1 / work) (%)",
+        ],
     )
     report = Report("1.2", "Work per message vs throughput", [table], quick=quick)
     for work_ms in works:
@@ -99,10 +117,13 @@ def queries_under_load(quick: bool, progress: Progress) -> Report:
         messages = 30_000 if work_ms == 0 else max(20, int(seconds * 1000 / work_ms))
         if quick and work_ms == 0:
             messages = 5_000
-        stats = measure(_config(messages=messages, assets=10, work_ms=work_ms, query_rate=query_rate), progress)
+        stats = measure(
+            _config(messages=messages, assets=10, work_ms=work_ms, query_rate=query_rate), progress
+        )
         q = stats.query_latency_us
-        table.add(work_ms, round(stats.throughput), stats.queries, round(q.p50, 1), round(q.p99, 1),
-                  round(q.max, 1))
+        table.add(
+            work_ms, round(stats.throughput), stats.queries, round(q.p50, 1), round(q.p99, 1), round(q.max, 1)
+        )
     last = table.rows[-1]
     report.findings.append(
         f"With {last[0]:g} ms of work, query p99 is {last[4] / 1000:.2f} ms: a query that falls due mid-message "
@@ -122,8 +143,13 @@ def asset_sweep(quick: bool, progress: Progress) -> Report:
     report = Report("1.4", "Number of books vs cost per message", [table], quick=quick)
     for assets in counts:
         stats = measure(_config(messages=messages, assets=assets), progress)
-        table.add(assets, stats.router.snapshots, round(stats.throughput), round(stats.processing_us.p50, 2),
-                  round(stats.processing_us.p99, 2))
+        table.add(
+            assets,
+            stats.router.snapshots,
+            round(stats.throughput),
+            round(stats.processing_us.p50, 2),
+            round(stats.processing_us.p99, 2),
+        )
     first, last = table.rows[0], table.rows[-1]
     share = [100 * row[1] / messages for row in (first, last)]
     report.findings.append(
@@ -154,8 +180,15 @@ def book_structures(quick: bool, progress: Progress) -> Report:
     bench = run_book_bench(contenders=tuple(names), stream=stream, quick=quick, progress=progress)
     table = Table(
         f"Book structures on one stream: {stream.describe()}",
-        ["structure", "update (ns)", "write only (ns)", "best bid+ask (ns)", "depth(10) (µs)",
-         "memory per book (KiB)", "update vs now (x)"],
+        [
+            "structure",
+            "update (ns)",
+            "write only (ns)",
+            "best bid+ask (ns)",
+            "depth(10) (µs)",
+            "memory per book (KiB)",
+            "update vs now (x)",
+        ],
     )
     labels = {
         "sorteddict": "sorteddict (naive)",
@@ -167,9 +200,15 @@ def book_structures(quick: bool, progress: Progress) -> Report:
     for result in bench.results:
         progress(f"memory of {result.name}")
         memory = book_memory_bytes(result.name, BookStream(updates=5_000, books=8) if quick else stream)
-        table.add(labels[result.name], round(result.ns_per_update, 1), round(result.ns_per_write, 1),
-                  round(result.ns_per_best, 1), round(result.us_per_depth10, 2), round(memory / 1024, 1),
-                  round(result.ns_per_update / ours.ns_per_update, 2))
+        table.add(
+            labels[result.name],
+            round(result.ns_per_update, 1),
+            round(result.ns_per_write, 1),
+            round(result.ns_per_best, 1),
+            round(result.us_per_depth10, 2),
+            round(memory / 1024, 1),
+            round(result.ns_per_update / ours.ns_per_update, 2),
+        )
     report = Report("1.5", "Data structure under the book", [table], quick=quick)
     rows = {row[0]: row for row in table.rows}
     naive, previous, current = (rows[labels[n]] for n in ("sorteddict", "sortedlist", "orderbook-lab"))
@@ -204,10 +243,16 @@ def book_structures(quick: bool, progress: Progress) -> Report:
 EXPERIMENTS = (
     Experiment("1.1", "Rate vs capacity", "What happens past 1 / work-time?", rate_sweep),
     Experiment("1.2", "Work per message vs throughput", "Is throughput capped at 1 / work?", work_sweep),
-    Experiment("1.3", "Queries during processing", "What does a query cost while processing?",
-               queries_under_load),
-    Experiment("1.4", "Number of books vs cost per message", "Does more books mean slower messages?",
-               asset_sweep),
-    Experiment("1.5", "Data structure under the book", "Which structure should hold a book's levels?",
-               book_structures),
+    Experiment(
+        "1.3", "Queries during processing", "What does a query cost while processing?", queries_under_load
+    ),
+    Experiment(
+        "1.4", "Number of books vs cost per message", "Does more books mean slower messages?", asset_sweep
+    ),
+    Experiment(
+        "1.5",
+        "Data structure under the book",
+        "Which structure should hold a book's levels?",
+        book_structures,
+    ),
 )

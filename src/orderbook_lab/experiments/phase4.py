@@ -541,12 +541,19 @@ def query_latency(quick: bool, progress: Progress) -> Report:
     _, book, _ = _sample_books(quick)[1]
     view = book.snapshot(10)
     answer = Answer(1, view, 0, 0)
-    costs.add("phase 3, worker: book.snapshot(10)", round(_best_us(lambda: book.snapshot(10), loops, cost_repeats), 2))
+    costs.add(
+        "phase 3, worker: book.snapshot(10)",
+        round(_best_us(lambda: book.snapshot(10), loops, cost_repeats), 2),
+    )
     costs.add("phase 3, reply: pickle + unpickle the answer",
               round(_best_us(lambda: pickle.loads(pickle.dumps(answer, protocol=5)), loops, cost_repeats), 2))  # fmt: skip
     prefix = new_prefix()
     try:
-        with BookStore(prefix) as store, BookReader(prefix) as reader, BookReader(prefix, verify=False) as plain:
+        with (
+            BookStore(prefix) as store,
+            BookReader(prefix) as reader,
+            BookReader(prefix, verify=False) as plain,
+        ):
             store.publish(book)
             asset = book.asset_id
             depth0 = _best_us(lambda: reader.read(asset, 0), loops, cost_repeats)
