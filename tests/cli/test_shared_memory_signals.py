@@ -12,15 +12,10 @@ left and unlinks any segment of the run, even when the test fails.
 from __future__ import annotations
 
 import os
-import re
-import select
 import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
+from cli_process import CliRun
 
 from orderbook_lab.engines._shm import cleanup
 from orderbook_lab.engines._shm.segments import SHM_DIR
@@ -30,85 +25,25 @@ pytestmark = [
     pytest.mark.skipif(not hasattr(os, "pidfd_open") or not SHM_DIR.is_dir(), reason="needs Linux"),
 ]
 
-_READY = re.compile(r"workers ready \(pids ([\d, ]+)\)")
 
-
-def _cli() -> list[str]:
-    script = Path(sys.executable).with_name("orderbook-lab")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from orderbook_lab.cli import main; main()"]
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found += [int(p) for p in (task / "children").read_text().split()]
-    return found
-
-
-class _Run:
+class _Run(CliRun):
     """A long phase 4 run of the CLI, with queries, in its own process group."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [*_cli(), "run", "--phase", "4", "--processes", "2", "--messages", "100000000",
-             "--work-ms", "1", "--assets", "8", "--query-rate", "200"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )  # fmt: skip
-        self.stderr_lines: list[str] = []
-        self.workers: list[int] = []
-        self.pidfds: dict[int, int] = {}
+        super().__init__(["--phase", "4", "--processes", "2", "--messages", "100000000", "--work-ms", "1",
+                          "--assets", "8", "--query-rate", "200"])  # fmt: skip
 
     def segments(self) -> list[str]:
         start = f"obl-{self.proc.pid}-"
         return sorted(name for name in os.listdir(SHM_DIR) if name.startswith(start))
 
     def wait_ready(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.stderr_lines.append(line)
-            match = _READY.search(line)
-            if match:
-                self.workers = [int(p) for p in match.group(1).split(",")]
-                break
-        assert self.workers, f"no readiness line; stderr: {''.join(self.stderr_lines)}"
-        for pid in {*self.workers, *_children(self.proc.pid)}:
-            self.pidfds[pid] = os.pidfd_open(pid)
+        super().wait_ready()
         # Each worker made its directory before it said Ready.
         assert {name.split("-")[-2] for name in self.segments()} >= {"w0", "w1"}
 
-    def finish(self) -> tuple[int, str]:
-        _out, err = self.proc.communicate(timeout=60)
-        return self.proc.returncode, "".join(self.stderr_lines) + err
-
-    def alive_after(self, timeout_s: float) -> list[int]:
-        """The watched processes still running after waiting up to ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
-        gone: set[int] = set()
-        while True:
-            pending = {fd: pid for pid, fd in self.pidfds.items() if fd not in gone}
-            if not pending:
-                return []
-            ready, _, _ = select.select(list(pending), [], [], max(deadline - time.monotonic(), 0.0))
-            if not ready:
-                return sorted(pending.values())
-            gone.update(ready)
-
     def close(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        for pid, fd in self.pidfds.items():
-            if not select.select([fd], [], [], 0)[0]:
-                os.kill(pid, signal.SIGKILL)
-            os.close(fd)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
+        super().close()
         for prefix in {name.rsplit("-w", 1)[0] for name in self.segments()}:
             cleanup(prefix)
 
