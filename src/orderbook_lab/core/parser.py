@@ -298,29 +298,26 @@ _BEST_TICKS: dict[str, int] = {}
 _new_tuple = tuple.__new__
 
 
-def _learn_price(value: Any) -> int | None:
-    """Ticks of a price the cache has not seen, or ``None`` if invalid."""
+def _learn(value: Any, convert: Callable[[str], int], cache: dict[str, int]) -> int | None:
+    """Ticks of a spelling the cache has not seen, or ``None`` if invalid
+    (the full builder then says why). Only valid strings are remembered."""
     if type(value) is not str:
         return None
     try:
-        ticks = price_to_ticks(value)
+        ticks = convert(value)
     except InvalidValue:
         return None
-    if len(_PRICE_TICKS) < _CACHE_LIMIT:
-        _PRICE_TICKS[value] = ticks
+    if len(cache) < _CACHE_LIMIT:
+        cache[value] = ticks
     return ticks
+
+
+def _learn_price(value: Any) -> int | None:
+    return _learn(value, price_to_ticks, _PRICE_TICKS)
 
 
 def _learn_best(value: Any) -> int | None:
-    if type(value) is not str:
-        return None
-    try:
-        ticks = best_to_ticks(value)
-    except InvalidValue:
-        return None
-    if len(_BEST_TICKS) < _CACHE_LIMIT:
-        _BEST_TICKS[value] = ticks
-    return ticks
+    return _learn(value, best_to_ticks, _BEST_TICKS)
 
 
 def _fast_levels(raw: Any) -> tuple[PriceLevel, ...] | None:
