@@ -52,7 +52,6 @@ from __future__ import annotations
 import itertools
 from bisect import bisect_left, insort
 from collections.abc import Iterable
-from operator import itemgetter
 from typing import NamedTuple
 
 from .messages import PriceLevel, Side
@@ -63,7 +62,6 @@ __all__ = ["StateMachine", "BookView"]
 # ``PriceLevel(p, s)`` runs the namedtuple's Python-level ``__new__``;
 # ``tuple.__new__`` builds the same object in C, about twice as fast.
 _new_tuple = tuple.__new__
-_price_of = itemgetter(0)
 
 _SLOTS = TICKS_PER_UNIT + 1  # ticks 0..1000; only 1..999 ever hold a level
 _EMPTY_SIDE = [0.0] * _SLOTS
@@ -341,22 +339,33 @@ class StateMachine:
 
 def _refill(sizes: list[float], old_prices: list[int], levels: Iterable[PriceLevel]) -> list[int]:
     """Load one side of a snapshot into its table, in place; return the
-    side's new sorted prices. Duplicate prices add up; zeros leave no level."""
-    if old_prices:  # clear the old span in one slice copy, in C
+    side's new sorted prices. Duplicate prices add up; zeros leave no level.
+
+    A snapshot is the one place the book touches hundreds of fresh objects
+    at once, so the order of the passes matters more than their count:
+    ``zip(*levels)`` reads each level once, in C, into a column of prices
+    and a column of sizes; the loop then writes the table from those two
+    compact tuples, and ``sorted`` runs on ints that are already warm (and
+    usually already in order, which Timsort does in one pass). Indexing each
+    level instead, or collecting its prices with ``set``/``map``, costs
+    about 40% more per snapshot (``bench book``: the snapshot column)."""
+    if old_prices:  # every level rests inside the old span: clear it in C
         low, high = old_prices[0], old_prices[-1] + 1
         sizes[low:high] = _EMPTY_SIDE[low:high]
     if not isinstance(levels, (list, tuple)):
         levels = list(levels)
-    # Indexing, not unpacking: a PriceLevel is a tuple subclass, which
-    # misses the interpreter's fast path for unpacking tuples (1.5x slower).
-    for level in levels:
-        sizes[level[0]] = level[1]  # no float arithmetic: nothing allocated
-    unique = set(map(_price_of, levels))  # in C, as is everything below
-    if len(unique) != len(levels):  # a price repeats: its sizes add up
-        for price in unique:
-            sizes[price] = 0.0
-        for price, size in levels:
-            sizes[price] += size
-    # The sorted prices that hold a level: a zero size leaves none.
-    prices = sorted(filter(sizes.__getitem__, unique))
-    return prices
+    if not levels:
+        return []
+    prices, values = zip(*levels)
+    irregular = False  # a price seen twice (its slot is already set) or a zero size
+    for price, size in zip(prices, values):
+        if sizes[price] or not size:
+            irregular = True
+        sizes[price] = size
+    if not irregular:
+        return sorted(prices)
+    for price in prices:  # rare: add repeated prices up, leave zeros out
+        sizes[price] = 0.0
+    for price, size in zip(prices, values):
+        sizes[price] += size
+    return sorted(filter(sizes.__getitem__, set(prices)))
