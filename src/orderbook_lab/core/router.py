@@ -80,6 +80,7 @@ class MessageRouter:
         self.last_trades: dict[str, LastTradePriceMessage] = {}
         self.tick_sizes: dict[str, str] = {}
         self.other: dict[str, int] = {}
+        self._changes = 0
         self._trades = 0
         self._tick_size_changes = 0
 
@@ -113,6 +114,7 @@ class MessageRouter:
         # a helper, since a Python call costs about as much as a level change.
         books = self._books
         changes = message.changes
+        self._changes += len(changes)  # once per message: see StateMachine
         for change in changes:
             try:
                 book = books[change.asset_id]
@@ -165,7 +167,7 @@ class MessageRouter:
         return RouterStats(
             books=len(self._books),
             snapshots=sum(b.snapshots for b in books),
-            changes=sum(b.changes for b in books),
+            changes=self._changes,
             absent_removals=sum(b.absent_removals for b in books),
             best_checks=sum(b.best_checks for b in books),
             best_mismatches=sum(b.best_mismatches for b in books),
