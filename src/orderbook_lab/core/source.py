@@ -37,7 +37,9 @@ from dataclasses import dataclass
 from math import exp as _exp
 from math import log as _log
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal
+
+import msgspec
 
 from .clock import SYSTEM_CLOCK, Clock
 from .metrics import LatencyHistogram
@@ -65,8 +67,12 @@ class SourceConfig:
     snapshot_batch: int = 16
 
 
-class Frame(NamedTuple):
-    """One wire line with where it came from and when it was produced."""
+class Frame(msgspec.Struct, frozen=True, gc=False):
+    """One wire line with where it came from and when it was produced.
+
+    A frozen struct, untracked by the garbage collector (it holds two ints
+    and a str, so it can never be part of a cycle): one is built per line,
+    in C, for about a third of what a ``NamedTuple`` costs."""
 
     line_no: int
     produced_ns: int
@@ -186,15 +192,12 @@ class MessageSource:
             yield Frame(line_no, produced, text)
 
     def _unpaced(self, now) -> Iterator[Frame]:
-        # ``Frame(...)`` runs the namedtuple's Python ``__new__``;
-        # ``tuple.__new__`` builds the same frame in C, at half the cost.
-        new, frame = tuple.__new__, Frame
         emitted = self.lines_emitted
         try:
             for line_no, text in enumerate(self._lines, 1):
                 if text:  # a blank line of a file: numbered, not sent
                     emitted += 1
-                    yield new(frame, (line_no, now(), text))
+                    yield Frame(line_no, now(), text)
         finally:
             self.lines_emitted = emitted
 

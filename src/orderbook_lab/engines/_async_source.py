@@ -32,6 +32,8 @@ import asyncio
 import random
 from collections.abc import AsyncIterator
 
+import msgspec
+
 from ..core.clock import Clock
 from ..core.source import Frame, MessageSource
 
@@ -82,4 +84,6 @@ async def network_frames(
             arrived_ns = max(arrived_ns, arrival)
             delay_s = (arrived_ns - now()) / 1e9
             await asyncio.sleep(delay_s if delay_s > 0 else 0)
-            yield frame if frame.produced_ns == sent_ns else frame._replace(produced_ns=sent_ns)
+            yield (
+                frame if frame.produced_ns == sent_ns else msgspec.structs.replace(frame, produced_ns=sent_ns)
+            )
