@@ -472,12 +472,16 @@ _WireSize = Annotated[float, msgspec.Meta(ge=0.0, le=sys.float_info.max)]
 _WireText = Annotated[str, msgspec.Meta(min_length=1)]
 
 
-class _WireLevel(msgspec.Struct):
+# gc=False, as for the messages: a wire struct lives for one line and can
+# never be part of a cycle, so the collector has no reason to track it.
+
+
+class _WireLevel(msgspec.Struct, gc=False):
     price: str
     size: _WireSize
 
 
-class _WireChange(msgspec.Struct):
+class _WireChange(msgspec.Struct, gc=False):
     asset_id: _WireText
     price: str
     size: _WireSize
@@ -486,7 +490,7 @@ class _WireChange(msgspec.Struct):
     best_ask: str | None = None
 
 
-class _WireBook(msgspec.Struct, tag_field="event_type", tag="book"):
+class _WireBook(msgspec.Struct, gc=False, tag_field="event_type", tag="book"):
     asset_id: _WireText
     bids: list[_WireLevel]
     asks: list[_WireLevel]
@@ -495,13 +499,13 @@ class _WireBook(msgspec.Struct, tag_field="event_type", tag="book"):
     hash: _WireText | None = None
 
 
-class _WirePriceChange(msgspec.Struct, tag_field="event_type", tag="price_change"):
+class _WirePriceChange(msgspec.Struct, gc=False, tag_field="event_type", tag="price_change"):
     price_changes: list[_WireChange]
     market: _WireText | None = None
     timestamp: str | None = None
 
 
-class _WireTrade(msgspec.Struct, tag_field="event_type", tag="last_trade_price"):
+class _WireTrade(msgspec.Struct, gc=False, tag_field="event_type", tag="last_trade_price"):
     asset_id: _WireText
     price: str
     size: _WireSize
@@ -510,7 +514,7 @@ class _WireTrade(msgspec.Struct, tag_field="event_type", tag="last_trade_price")
     timestamp: str | None = None
 
 
-class _WireTickSize(msgspec.Struct, tag_field="event_type", tag="tick_size_change"):
+class _WireTickSize(msgspec.Struct, gc=False, tag_field="event_type", tag="tick_size_change"):
     asset_id: _WireText
     old_tick_size: str
     new_tick_size: str
