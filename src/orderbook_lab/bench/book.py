@@ -4,7 +4,8 @@ One seeded stream of level operations, drawn like the real feed, is
 applied to each contender in its own fresh process (see ``_runner``):
 
 * ``orderbook-lab``: this project's ``StateMachine`` (integer ticks, a
-  price-to-level dict plus a sorted ``list`` of prices, cached best level);
+  tick-indexed size table plus a sorted ``list`` of prices, cached best
+  level);
 * ``sorteddict``: the naive book most people write first, a
   ``sortedcontainers.SortedDict`` per side keyed by float prices;
 * ``order-book``: the ``order-book`` C extension (the book behind the
@@ -207,7 +208,7 @@ def level_stream(config: BookStream) -> list[Op]:
 
 
 class _Lab:
-    """``StateMachine``: ticks, dict + sorted list, cached best level."""
+    """``StateMachine``: ticks, size table + sorted list, cached best level."""
 
     name = "orderbook-lab"
 
