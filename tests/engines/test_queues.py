@@ -291,9 +291,9 @@ def test_wait_times_come_from_the_injected_clock():
         return queue.stats()
 
     stats = run(scenario())
-    assert stats.wait_mean_ms == pytest.approx(6.0)
+    assert stats.wait_mean_ms == pytest.approx(6.0, rel=1 / 128)  # the histogram's precision
     assert stats.wait_max_ms == pytest.approx(8.0)
     assert stats.wait_p99_ms == pytest.approx(8.0, rel=0.01)
     document = stats.as_dict()
-    assert document["wait_ms"]["mean"] == pytest.approx(6.0)
+    assert document["wait_ms"]["mean"] == pytest.approx(6.0, rel=1 / 128)
     assert document["high_water"] == 2 and document["depth"] == 0
