@@ -342,18 +342,14 @@ def _fast_levels(raw: Any) -> tuple[PriceLevel, ...] | None:
 
 
 def _fast_header(obj: dict) -> tuple[str, int] | None:
-    """``market`` and ``timestamp_ms`` when both are plainly valid."""
-    market = obj.get("market")
-    if market is None:
-        market = ""
-    elif type(market) is not str or not market:
+    """``market`` and ``timestamp_ms``, when both are the non-empty strings
+    the live feed sends; a missing key raises KeyError, and anything else
+    returns ``None``: the full builder decides those."""
+    market = obj["market"]
+    timestamp = obj["timestamp"]
+    if type(market) is not str or not market or type(timestamp) is not str or not timestamp:
         return None
-    timestamp = obj.get("timestamp")
-    if type(timestamp) is str and timestamp:
-        return market, int(timestamp)
-    if timestamp is None or timestamp == "":
-        return market, 0
-    return None
+    return market, int(timestamp)
 
 
 def _fast_book(obj: dict) -> BookMessage | None:
@@ -396,16 +392,10 @@ def _fast_price_change(obj: dict) -> PriceChangeMessage | None:
     # any other surprise. A subscript costs half a method call, and this
     # runs for nine messages in ten.
     entries = obj["price_changes"]  # an older generation: KeyError
-    market = obj["market"]
-    timestamp = obj["timestamp"]
-    if (
-        type(entries) is not list
-        or not entries
-        or type(market) is not str
-        or not market
-        or type(timestamp) is not str
-        or not timestamp
-    ):
+    if type(entries) is not list or not entries:
+        return None
+    header = _fast_header(obj)
+    if header is None:
         return None
     prices, bests, sides = _PRICE_TICKS, _BEST_TICKS, _SIDES
     changes = []
@@ -441,7 +431,7 @@ def _fast_price_change(obj: dict) -> PriceChangeMessage | None:
             if (best_ask := _fast_best(raw)) is False:
                 return None
         append(PriceChange(asset_id, side, price, size, best_bid, best_ask))
-    return PriceChangeMessage(market, int(timestamp), tuple(changes))
+    return PriceChangeMessage(header[0], header[1], tuple(changes))
 
 
 _FAST_BUILDERS: dict[str, Callable[[dict], Message | None]] = {
