@@ -24,6 +24,7 @@ class _Reference:
         self.snapshots = 0
         self.best_checks = 0
         self.best_mismatches = 0
+        self.crossed = 0
 
     def snapshot(self, bids, asks) -> None:
         self.bids, self.asks = self._summed(bids), self._summed(asks)
@@ -56,12 +57,14 @@ class _Reference:
         asks = [PriceLevel(p, self.asks[p]) for p in sorted(self.asks)][:n]
         return bids, asks
 
-    def check_best(self, best_bid, best_ask) -> bool:
+    def settle(self, best_bid, best_ask) -> bool:
+        if self.bids and self.asks and max(self.bids) >= min(self.asks):
+            self.crossed += 1
         if best_bid is None and best_ask is None:
             return True
         self.best_checks += 1
         actual_bid = max(self.bids) if self.bids else 0
-        actual_ask = min(self.asks) if self.asks else 1000
+        actual_ask = min(self.asks) if self.asks else 10000
         ok = best_bid in (None, actual_bid) and best_ask in (None, actual_ask)
         if not ok:
             self.best_mismatches += 1
@@ -70,14 +73,14 @@ class _Reference:
 
 # A narrow band of prices most of the time, so duplicates, overwrites and
 # removals of present levels are common; the full range now and then.
-_prices = st.one_of(st.integers(495, 505), st.integers(1, 999))
+_prices = st.one_of(st.integers(4995, 5005), st.integers(1, 9999))
 _sizes = st.one_of(
     st.just(0.0), st.floats(min_value=0.0, max_value=1e9, allow_nan=False, allow_infinity=False)
 )
 _positive_sizes = st.floats(min_value=1e-6, max_value=1e9, allow_nan=False, allow_infinity=False)
 _levels = st.lists(st.builds(PriceLevel, _prices, _sizes), max_size=12)
 _sides = st.sampled_from(["BUY", "SELL"])
-_best = st.one_of(st.none(), st.integers(0, 1000))
+_best = st.one_of(st.none(), st.integers(0, 10000))
 
 
 class BookComparison(RuleBasedStateMachine):
@@ -114,14 +117,14 @@ class BookComparison(RuleBasedStateMachine):
 
     @rule(best_bid=_best, best_ask=_best)
     def check_random_best(self, best_bid, best_ask):
-        assert self.book.check_best(best_bid, best_ask) == self.model.check_best(best_bid, best_ask)
+        assert self.book.settle(best_bid, best_ask) == self.model.settle(best_bid, best_ask)
 
     @rule(bid_only=st.booleans())
     def check_true_best(self, bid_only):
         best_bid = max(self.model.bids) if self.model.bids else 0
-        best_ask = None if bid_only else (min(self.model.asks) if self.model.asks else 1000)
-        assert self.book.check_best(best_bid, best_ask) is True
-        self.model.check_best(best_bid, best_ask)
+        best_ask = None if bid_only else (min(self.model.asks) if self.model.asks else 10000)
+        assert self.book.settle(best_bid, best_ask) is True
+        self.model.settle(best_bid, best_ask)
 
     @invariant()
     def same_as_reference(self):
@@ -135,7 +138,7 @@ class BookComparison(RuleBasedStateMachine):
             assert book.mid() is None
         else:
             assert book.spread() == ask.price - bid.price
-            assert book.mid() == pytest.approx((ask.price + bid.price) / 2000)
+            assert book.mid() == pytest.approx((ask.price + bid.price) / 20000)
         for n in (0, 1, 3, 1000):
             assert book.depth(n) == model.depth(n)
         assert book.levels() == (len(model.bids), len(model.asks))
@@ -145,9 +148,10 @@ class BookComparison(RuleBasedStateMachine):
             "asks": [[ticks_to_price(p), s] for p, s in asks],
         }
         view = book.snapshot(3)
-        assert view == BookView("asset", bid, ask, book.spread(), book.mid(), *model.depth(3))
+        assert view == BookView("asset", bid, ask, book.spread(), book.mid(), *model.depth(3), book.has_snapshot)
         assert (book.snapshots, book.absent_removals) == (model.snapshots, model.absent_removals)
         assert (book.best_checks, book.best_mismatches) == (model.best_checks, model.best_mismatches)
+        assert book.crossed == model.crossed
 
 
 BookComparison.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
@@ -169,55 +173,83 @@ def test_empty_book():
     assert (book.best_bid(), book.best_ask(), book.spread(), book.mid()) == (None, None, None, None)
     assert book.depth(5) == ([], [])
     assert book.export() == {"bids": [], "asks": []}
-    assert book.check_best(0, 1000) is True  # "0" / "1": both sides empty
-    assert book.check_best(1, None) is False
+    assert book.settle(0, 10000) is True  # "0" / "1": both sides empty
+    assert book.settle(1, None) is False
     assert (book.best_checks, book.best_mismatches) == (2, 1)
     book.check()
 
 
 def test_snapshot_replaces_the_book_and_sums_duplicates():
-    book = _book([(480, 1.0), (480, 2.5), (470, 0.0)], [(520, 4.0), (520, 0.0)])
+    book = _book([(4800, 1.0), (4800, 2.5), (4700, 0.0)], [(5200, 4.0), (5200, 0.0)])
     assert book.has_snapshot
-    assert book.depth(10) == ([PriceLevel(480, 3.5)], [PriceLevel(520, 4.0)])
-    book.apply_change("BUY", 400, 9.0)
-    book.apply_snapshot([PriceLevel(300, 1.0)], [])
-    assert book.depth(10) == ([PriceLevel(300, 1.0)], [])  # 480 and 400 are gone: replaced, not merged
+    assert book.depth(10) == ([PriceLevel(4800, 3.5)], [PriceLevel(5200, 4.0)])
+    book.apply_change("BUY", 4000, 9.0)
+    book.apply_snapshot([PriceLevel(3000, 1.0)], [])
+    assert book.depth(10) == ([PriceLevel(3000, 1.0)], [])  # 4800 and 4000 are gone: replaced, not merged
     assert book.snapshots == 2
     book.check()
 
 
 def test_bids_and_asks_are_best_first():
-    book = _book([(460, 1.0), (480, 2.0), (470, 3.0)], [(550, 1.0), (520, 2.0), (530, 3.0)])
+    book = _book([(4600, 1.0), (4800, 2.0), (4700, 3.0)], [(5500, 1.0), (5200, 2.0), (5300, 3.0)])
     bids, asks = book.depth(10)
-    assert [level.price for level in bids] == [480, 470, 460]
-    assert [level.price for level in asks] == [520, 530, 550]
+    assert [level.price for level in bids] == [4800, 4700, 4600]
+    assert [level.price for level in asks] == [5200, 5300, 5500]
     assert book.export()["bids"][0] == ["0.48", 2.0]
     assert book.export()["asks"][0] == ["0.52", 2.0]
-    assert book.spread() == 40
+    assert book.spread() == 400
     assert book.mid() == pytest.approx(0.5)
 
 
 def test_absent_removal_is_counted_and_changes_nothing():
-    book = _book([(480, 1.0)], [(520, 1.0)])
+    book = _book([(4800, 1.0)], [(5200, 1.0)])
     before = book.export()
-    assert book.apply_change("SELL", 530, 0.0) is False
-    assert book.apply_change("BUY", 520, 0.0) is False  # present on the other side only
+    assert book.apply_change("SELL", 5300, 0.0) is False
+    assert book.apply_change("BUY", 5200, 0.0) is False  # present on the other side only
     assert book.export() == before
     assert book.absent_removals == 2
 
 
 def test_a_best_mismatch_is_counted_and_changes_nothing():
-    book = _book([(480, 1.0)], [(520, 1.0)])
-    assert book.check_best(480, 520) is True
-    assert book.check_best(480, None) is True
-    assert book.check_best(None, 521) is False
-    assert book.check_best(None, None) is True  # nothing sent: not a check
+    book = _book([(4800, 1.0)], [(5200, 1.0)])
+    assert book.settle(4800, 5200) is True
+    assert book.settle(4800, None) is True
+    assert book.settle(None, 5210) is False
+    assert book.settle(None, None) is True  # nothing sent: not a check
     assert (book.best_checks, book.best_mismatches) == (3, 1)
-    assert book.depth(1) == ([PriceLevel(480, 1.0)], [PriceLevel(520, 1.0)])
+    assert book.depth(1) == ([PriceLevel(4800, 1.0)], [PriceLevel(5200, 1.0)])
+
+
+def test_a_crossed_book_is_counted_kept_and_left_to_the_feed():
+    book = _book([(4800, 1.0)], [(5200, 1.0)])
+    book.apply_change("BUY", 5200, 2.0)  # the bid reaches the ask
+    assert book.is_crossed()
+    assert book.settle(None, None) is True
+    assert book.crossed == 1
+    assert book.depth(1) == ([PriceLevel(5200, 2.0)], [PriceLevel(5200, 1.0)])  # kept as the feed said
+    book.apply_change("SELL", 5200, 0.0)
+    book.settle(None, None)
+    assert (book.is_crossed(), book.crossed) == (False, 1)
+    book.check()
+
+
+def test_a_query_says_whether_the_book_ever_had_a_snapshot():
+    book = StateMachine("a")
+    book.apply_change("BUY", 4800, 1.0)
+    assert book.snapshot().has_snapshot is False
+    book.apply_snapshot([PriceLevel(4800, 1.0)], [])
+    assert book.snapshot().has_snapshot is True
+
+
+def test_every_tick_size_is_a_level_of_its_own():
+    # 0.0001 apart is two levels; the book does not care about the grid.
+    book = _book([(9994, 1.0), (9995, 2.0)], [(9997, 3.0)])
+    assert book.export() == {"bids": [["0.9995", 2.0], ["0.9994", 1.0]], "asks": [["0.9997", 3.0]]}
+    book.check()
 
 
 def test_check_catches_a_corrupted_book():
-    book = _book([(480, 1.0)], [(520, 1.0)])
-    book._bid_sizes[470] = 2.0  # a level in the map but not in the sorted prices
+    book = _book([(4800, 1.0)], [(5200, 1.0)])
+    book._bid_sizes[4700] = 2.0  # a level in the map but not in the sorted prices
     with pytest.raises(AssertionError):
         book.check()

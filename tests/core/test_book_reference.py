@@ -135,7 +135,7 @@ class BookVersusReference(RuleBasedStateMachine):
         # check_best agrees with the reference's top (0 / 1000 mean empty).
         feed_bid = best_bid.price if best_bid else 0
         feed_ask = best_ask.price if best_ask else 1000
-        assert book.check_best(feed_bid, feed_ask) is True
+        assert book.settle(feed_bid, feed_ask) is True
 
 
 BookVersusReference.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)

@@ -2,10 +2,9 @@
 
 Each side is two structures that share one job:
 
-* the price-to-level map, as a direct-address table: a ``list`` of 1001
-  sizes indexed by the price in ticks (0.0 where no level rests). A price
-  can only be one of the 999 ticks of (0, 1), so "what rests at p?" is an
-  index, not a hash: O(1), and about half the cost of a ``dict`` lookup;
+* the price-to-level map, a ``dict`` from price (int ticks of 0.0001) to
+  the size resting there: O(1) to answer "what rests at p?", and it holds
+  only the levels that exist, whatever the market's tick size;
 * a plain ``list`` of the prices present, kept sorted with ``bisect``
   (ascending on both sides: the best bid is the last element, the best ask
   the first), which keeps the best level and any depth in order: O(1) to
@@ -13,38 +12,48 @@ Each side is two structures that share one job:
   price goes plus a ``memmove`` of the pointers after it.
 
 Most feed updates change the size of a level that already exists, so they
-touch only the table. The best level of each side is also kept as a ready
-``PriceLevel`` until a change at or beyond it makes it stale, so the read
-that follows almost every update costs one attribute load.
+touch only the ``dict``. The best level of each side is also kept as a
+ready ``PriceLevel`` until a change at or beyond it makes it stale, so the
+read that follows almost every update costs one attribute load.
 
-What this trades: memory. Each side holds 1001 slots (8 KiB of pointers
-to one shared 0.0) however thin the book, so a book costs about 16 KiB
-where a ``dict`` of 50 levels a side costs about 5 KiB: 160 MiB for
-10,000 books. In exchange a change costs no hashing at all.
+Why not a table indexed by tick, as this book once was: with prices in
+0.0001 ticks a side would need 10,001 slots (80 KiB of pointers) however
+thin the book, 160 KiB a book, 1.6 GiB for 10,000 markets. A ``dict``
+costs memory in proportion to the levels that rest (about 5 KiB for 50
+levels a side) and one hash of a small int per lookup, which is the int
+itself: a few nanoseconds more than indexing a list (``bench book``,
+experiment 1.5).
 
-Why a plain list and not ``sortedcontainers.SortedList``: a side never
-holds more than 999 levels, and at that size the ``memmove`` of an insert
-(a few KiB at worst) is cheaper than ``SortedList``'s pure-Python
-bookkeeping of sublists and index trees; reading ``SortedList[-1]`` alone
-runs Python code. ``SortedList`` earns its O(log n) past tens of thousands
-of keys; here it lost, measured (``orderbook-lab bench book``, experiment
-1.5).
+Why a plain list and not ``sortedcontainers.SortedList``: a side holds a
+few hundred levels at most in practice, and at that size the ``memmove``
+of an insert is cheaper than ``SortedList``'s pure-Python bookkeeping of
+sublists and index trees; reading ``SortedList[-1]`` alone runs Python
+code. ``SortedList`` earns its O(log n) past tens of thousands of keys;
+here it lost, measured (``orderbook-lab bench book``, experiment 1.5).
 
 Bids iterate best-first (highest price first), asks best-first (lowest
 first)::
 
     >>> book = StateMachine("yes")
-    >>> book.apply_snapshot([PriceLevel(480, 30.0), PriceLevel(470, 5.0)],
-    ...                     [PriceLevel(520, 25.0)])
+    >>> book.apply_snapshot([PriceLevel(4800, 30.0), PriceLevel(4700, 5.0)],
+    ...                     [PriceLevel(5200, 25.0)])
     >>> book.best_bid(), book.best_ask(), book.spread()
-    (PriceLevel(price=480, size=30.0), PriceLevel(price=520, size=25.0), 40)
-    >>> book.apply_change("BUY", 480, 0.0)   # size 0 removes the level
+    (PriceLevel(price=4800, size=30.0), PriceLevel(price=5200, size=25.0), 400)
+    >>> book.apply_change("BUY", 4800, 0.0)   # size 0 removes the level
     True
     >>> book.depth(5)[0]
-    [PriceLevel(price=470, size=5.0)]
+    [PriceLevel(price=4700, size=5.0)]
 
-The book holds validated, typed input only: the parser rejects bad prices
-and sizes before they get here, so nothing in this module raises on data.
+What the book trusts: it is a data structure, not a validator. Every
+price it is given must be an ``int`` number of ticks in 1..9999 and every
+size a finite ``float`` >= 0, which is what the parser guarantees for
+anything that reaches a book through ``MessageRouter``; ``check()`` walks
+the invariants in tests. Given anything else it does not raise, and what
+it then holds is meaningless, so code that builds a book by hand must
+validate first (``prices.price_to_ticks``, ``prices.parse_size``). A
+market's tick size (``tick``, in ticks) is information, not a filter:
+the exchange is the authority on its own prices, so a price off the grid
+is applied, and counted by the router as ``off_grid``.
 """
 
 from __future__ import annotations
@@ -63,8 +72,6 @@ __all__ = ["StateMachine", "BookView"]
 # ``tuple.__new__`` builds the same object in C, about twice as fast.
 _new_tuple = tuple.__new__
 
-_SLOTS = TICKS_PER_UNIT + 1  # ticks 0..1000; only 1..999 ever hold a level
-_EMPTY_SIDE = [0.0] * _SLOTS
 _NO_BID_TOP = -1  # below every bid: with no cached best bid, no change must clear it
 _NO_ASK_TOP = TICKS_PER_UNIT + 1
 
@@ -72,8 +79,11 @@ _NO_ASK_TOP = TICKS_PER_UNIT + 1
 class BookView(NamedTuple):
     """What a query returns: the top of one book at one moment.
 
-    Prices in ticks of 0.001; ``mid`` is a probability in (0, 1);
+    Prices in ticks of 0.0001; ``mid`` is a probability in (0, 1);
     ``spread`` and ``mid`` are ``None`` while either side is empty.
+    ``has_snapshot`` is ``False`` for a book built only from updates (no
+    ``book`` message yet): its levels are whatever changes arrived, not
+    the exchange's book.
     """
 
     asset_id: str
@@ -83,6 +93,7 @@ class BookView(NamedTuple):
     mid: float | None
     bids: list[PriceLevel]
     asks: list[PriceLevel]
+    has_snapshot: bool
 
 
 class StateMachine:
@@ -91,7 +102,13 @@ class StateMachine:
     Counters: ``snapshots`` applied; ``absent_removals`` (size 0 for a
     price that was not there: a no-op, counted); ``best_checks`` and
     ``best_mismatches`` (the feed's ``best_bid`` / ``best_ask`` compared
-    with this book after a change).
+    with this book after a change); ``crossed`` (messages after which the
+    best bid reached the best ask: kept as the feed said, and counted);
+    ``off_grid`` (prices off the market's tick grid, counted by the router).
+
+    ``tick`` is the market's tick size in ticks of 0.0001 (100 for 0.01),
+    from the last ``book`` or ``tick_size_change``; 1 while unknown, so
+    that no price counts as off the grid until the market says its grid.
 
     Changes applied are counted by whoever feeds the book, once per batch
     (``MessageRouter`` per message): past 256 a Python int is a fresh
@@ -106,6 +123,9 @@ class StateMachine:
         "absent_removals",
         "best_checks",
         "best_mismatches",
+        "crossed",
+        "off_grid",
+        "tick",
         "_bid_sizes",
         "_ask_sizes",
         "_bid_prices",
@@ -123,8 +143,11 @@ class StateMachine:
         self.absent_removals = 0
         self.best_checks = 0
         self.best_mismatches = 0
-        self._bid_sizes: list[float] = _EMPTY_SIDE.copy()  # size by tick; 0.0 = no level
-        self._ask_sizes: list[float] = _EMPTY_SIDE.copy()
+        self.crossed = 0
+        self.off_grid = 0
+        self.tick = 1
+        self._bid_sizes: dict[int, float] = {}  # price (ticks) -> size; only levels that rest
+        self._ask_sizes: dict[int, float] = {}
         self._bid_prices: list[int] = []  # ascending: the best bid is last
         self._ask_prices: list[int] = []  # ascending: the best ask is first
         # The best level of each side as a ready PriceLevel, or None when
@@ -143,10 +166,9 @@ class StateMachine:
 
     def apply_snapshot(self, bids: Iterable[PriceLevel], asks: Iterable[PriceLevel]) -> None:
         """Replace the whole book. Duplicate prices add up; zero sizes leave
-        no level. O(n log n) in the snapshot's levels (the sort); the
-        tables are reused, their old span cleared by one slice copy."""
-        self._bid_prices = _refill(self._bid_sizes, self._bid_prices, bids)
-        self._ask_prices = _refill(self._ask_sizes, self._ask_prices, asks)
+        no level. O(n log n) in the snapshot's levels (the sort)."""
+        self._bid_sizes, self._bid_prices = _side_of(bids)
+        self._ask_sizes, self._ask_prices = _side_of(asks)
         self._bid_top = self._ask_top = None
         self._bid_top_price, self._ask_top_price = _NO_BID_TOP, _NO_ASK_TOP
         self.has_snapshot = True
@@ -157,7 +179,7 @@ class StateMachine:
 
         O(1) when the level already exists (the common case); when a level
         appears or goes, O(log n) to find its place plus a ``memmove`` of
-        at most 999 pointers. Returns ``False`` only for the removal of a
+        the pointers after it. Returns ``False`` only for the removal of a
         level that was not there, which changes nothing and is counted.
         """
         if side == "BUY":
@@ -166,7 +188,7 @@ class StateMachine:
                 self._bid_top = None
                 self._bid_top_price = _NO_BID_TOP
             if size > 0.0:
-                if not sizes[price]:
+                if price not in sizes:
                     prices = self._bid_prices
                     if not prices or price > prices[-1]:
                         prices.append(price)
@@ -174,8 +196,8 @@ class StateMachine:
                         insort(prices, price)
                 sizes[price] = size
                 return True
-            if sizes[price]:
-                sizes[price] = 0.0
+            if price in sizes:
+                del sizes[price]
                 prices = self._bid_prices
                 if prices[-1] == price:
                     prices.pop()
@@ -188,29 +210,34 @@ class StateMachine:
                 self._ask_top = None
                 self._ask_top_price = _NO_ASK_TOP
             if size > 0.0:
-                if not sizes[price]:
+                if price not in sizes:
                     insort(self._ask_prices, price)
                 sizes[price] = size
                 return True
-            if sizes[price]:
-                sizes[price] = 0.0
+            if price in sizes:
+                del sizes[price]
                 prices = self._ask_prices
                 del prices[bisect_left(prices, price)]
                 return True
         self.absent_removals += 1
         return False
 
-    def check_best(self, best_bid: int | None, best_ask: int | None) -> bool:
-        """Compare the feed's best prices (ticks; 0 / 1000 mean an empty
-        side; ``None`` means not sent) with this book. O(1).
+    def settle(self, best_bid: int | None, best_ask: int | None) -> bool:
+        """Close one message's changes to this book. O(1).
 
-        Returns ``True`` when they agree; a disagreement is counted in
+        Counts the book as ``crossed`` if its best bid has reached its
+        best ask (kept as the feed said: the run goes on). Then compares
+        the feed's best prices (ticks; 0 / 10000 mean an empty side;
+        ``None`` means not sent) with the book: returns ``True`` when they
+        agree or nothing was sent; a disagreement is counted in
         ``best_mismatches`` and changes nothing.
         """
+        bid_prices, ask_prices = self._bid_prices, self._ask_prices
+        if bid_prices and ask_prices and bid_prices[-1] >= ask_prices[0]:
+            self.crossed += 1
         if best_bid is None and best_ask is None:
             return True
         self.best_checks += 1
-        bid_prices, ask_prices = self._bid_prices, self._ask_prices
         ok = (best_bid is None or best_bid == (bid_prices[-1] if bid_prices else EMPTY_BID_TICKS)) and (
             best_ask is None or best_ask == (ask_prices[0] if ask_prices else EMPTY_ASK_TICKS)
         )
@@ -276,9 +303,9 @@ class StateMachine:
         ``depth``: what a publisher packs into a flat buffer.
 
         >>> book = StateMachine("a")
-        >>> book.apply_snapshot([PriceLevel(480, 3.0), PriceLevel(490, 1.0)], [PriceLevel(520, 2.0)])
+        >>> book.apply_snapshot([PriceLevel(4800, 3.0), PriceLevel(4900, 1.0)], [PriceLevel(5200, 2.0)])
         >>> book.columns()
-        ([490, 480], [1.0, 3.0], [520], [2.0])
+        ([4900, 4800], [1.0, 3.0], [5200], [2.0])
         """
         if n is None:
             bid_prices, ask_prices = self._bid_prices[::-1], self._ask_prices[:]
@@ -297,16 +324,23 @@ class StateMachine:
         """A query's answer: best prices, spread, mid and ``depth`` levels. O(depth)."""
         bids, asks = self.depth(depth)
         return BookView(
-            self.asset_id, self.best_bid(), self.best_ask(), self.spread(), self.mid(), bids, asks
+            self.asset_id,
+            self.best_bid(),
+            self.best_ask(),
+            self.spread(),
+            self.mid(),
+            bids,
+            asks,
+            self.has_snapshot,
         )
 
     def export(self) -> dict[str, list[list]]:
         """The ``--books-out`` form: canonical price strings, best-first. O(n).
 
         >>> book = StateMachine("a")
-        >>> book.apply_snapshot([PriceLevel(500, 1.0)], [PriceLevel(51, 2.5)])
+        >>> book.apply_snapshot([PriceLevel(5000, 1.0)], [PriceLevel(9995, 2.5)])
         >>> book.export()
-        {'bids': [['0.5', 1.0]], 'asks': [['0.051', 2.5]]}
+        {'bids': [['0.5', 1.0]], 'asks': [['0.9995', 2.5]]}
         """
         bid_sizes, ask_sizes = self._bid_sizes, self._ask_sizes
         return {
@@ -314,23 +348,26 @@ class StateMachine:
             "asks": [[ticks_to_price(p), ask_sizes[p]] for p in self._ask_prices],
         }
 
+    def is_crossed(self) -> bool:
+        """Whether the best bid has reached the best ask. O(1)."""
+        bid_prices, ask_prices = self._bid_prices, self._ask_prices
+        return bool(bid_prices) and bool(ask_prices) and bid_prices[-1] >= ask_prices[0]
+
     def check(self) -> None:
         """Walk the whole book and raise ``AssertionError`` on any broken
         invariant: each sorted price list is strictly ascending and holds
-        exactly the prices whose slot in the table is non-zero, every size
-        is non-negative, only ticks inside (0, 1) hold a level, and
-        a cached best level equals the real one. O(1001). For tests."""
+        exactly the prices of its side's map, every size is positive and
+        finite, only ticks inside (0, 1) hold a level, and a cached best
+        level equals the real one. O(n log n). For tests."""
         sides = (
             (self._bid_sizes, self._bid_prices, self._bid_top, self._bid_top_price, _NO_BID_TOP, -1),
             (self._ask_sizes, self._ask_prices, self._ask_top, self._ask_top_price, _NO_ASK_TOP, 0),
         )
         for sizes, prices, top, top_price, no_top, best_index in sides:
-            assert len(sizes) == _SLOTS, f"table has {len(sizes)} slots"
             assert all(type(p) is int for p in prices), "a price is not an int number of ticks"
             assert all(a < b for a, b in itertools.pairwise(prices)), "prices not strictly ascending"
-            assert all(s >= 0.0 for s in sizes), "a size is negative"
-            held = [p for p, s in enumerate(sizes) if s]
-            assert prices == held, "sorted prices and level table disagree"
+            assert all(0.0 < s < _INF for s in sizes.values()), "a size is not positive and finite"
+            assert prices == sorted(sizes), "sorted prices and level map disagree"
             assert not prices or (prices[0] > 0 and prices[-1] < TICKS_PER_UNIT), "a price outside (0, 1)"
             assert top_price == (no_top if top is None else top[0]), "cached best price disagrees"
             if top is not None:
@@ -339,35 +376,32 @@ class StateMachine:
                 assert top == (best, sizes[best]), f"cached best {top} is stale"
 
 
-def _refill(sizes: list[float], old_prices: list[int], levels: Iterable[PriceLevel]) -> list[int]:
-    """Load one side of a snapshot into its table, in place; return the
-    side's new sorted prices. Duplicate prices add up; zeros leave no level.
+_INF = float("inf")
+
+
+def _side_of(levels: Iterable[PriceLevel]) -> tuple[dict[int, float], list[int]]:
+    """One side of a snapshot as its level map and its sorted prices.
+    Duplicate prices add up; zeros leave no level.
 
     A snapshot is the one place the book touches hundreds of fresh objects
-    at once, so the order of the passes matters more than their count:
-    ``zip(*levels)`` reads each level once, in C, into a column of prices
-    and a column of sizes; the loop then writes the table from those two
-    compact tuples, and ``sorted`` runs on ints that are already warm (and
-    usually already in order, which Timsort does in one pass). Indexing each
-    level instead, or collecting its prices with ``set``/``map``, costs
-    about 40% more per snapshot (``bench book``: the snapshot column)."""
-    if old_prices:  # every level rests inside the old span: clear it in C
-        low, high = old_prices[0], old_prices[-1] + 1
-        sizes[low:high] = _EMPTY_SIDE[low:high]
+    at once, so the passes are C loops: ``zip(*levels)`` reads each level
+    once into a column of prices and a column of sizes, ``dict(zip(...))``
+    builds the map from them, and ``sorted`` runs on ints that usually
+    arrive in order already (Timsort does that in one pass). ``dict(levels)``
+    would read the same pairs five times slower, because ``PriceLevel`` is
+    a tuple subclass and misses CPython's fast path for exact tuples. Only
+    a price seen twice (the map comes out shorter) or a zero size sends the
+    side through a Python loop, which the live feed never needs."""
     if not isinstance(levels, (list, tuple)):
         levels = list(levels)
     if not levels:
-        return []
+        return {}, []
     prices, values = zip(*levels, strict=True)
-    irregular = False  # a price seen twice (its slot is already set) or a zero size
+    sizes = dict(zip(prices, values, strict=True))
+    if len(sizes) == len(prices) and 0.0 not in values:
+        return sizes, sorted(prices)
+    sizes = {}
     for price, size in zip(prices, values, strict=True):
-        if sizes[price] or not size:
-            irregular = True
-        sizes[price] = size
-    if not irregular:
-        return sorted(prices)
-    for price in prices:  # rare: add repeated prices up, leave zeros out
-        sizes[price] = 0.0
-    for price, size in zip(prices, values, strict=True):
-        sizes[price] += size
-    return sorted(filter(sizes.__getitem__, set(prices)))
+        sizes[price] = sizes.get(price, 0.0) + size
+    sizes = {price: size for price, size in sizes.items() if size}
+    return sizes, sorted(sizes)

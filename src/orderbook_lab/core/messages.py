@@ -2,7 +2,7 @@
 
 Each wire ``event_type`` becomes one frozen, tagged ``msgspec.Struct``; the
 ``Message`` union is every kind the book understands. Past the parser there
-are no dicts and no decimal strings: prices are ``int`` ticks of 0.001
+are no dicts and no decimal strings: prices are ``int`` ticks of 0.0001
 (see ``prices``), sizes are ``float``, sides are ``"BUY"`` (bids) or
 ``"SELL"`` (asks) as on the wire, timestamps are unix milliseconds.
 
@@ -36,7 +36,7 @@ Side = Literal["BUY", "SELL"]
 
 
 class PriceLevel(NamedTuple):
-    """One price level: ``price`` in ticks of 0.001 and the total ``size``
+    """One price level: ``price`` in ticks of 0.0001 and the total ``size``
     resting there."""
 
     price: int
@@ -47,7 +47,9 @@ class BookMessage(msgspec.Struct, frozen=True, gc=False, tag="book"):
     """A full snapshot of one asset's book: it replaces the book.
 
     ``bids`` and ``asks`` keep the wire order (any order is allowed);
-    a price may appear twice, and then the sizes add up.
+    a price may appear twice, and then the sizes add up. ``tick_size`` is
+    the market's tick in ticks of 0.0001 (100 for 0.01) when the message
+    carried one, else ``None``.
     """
 
     asset_id: str
@@ -56,13 +58,14 @@ class BookMessage(msgspec.Struct, frozen=True, gc=False, tag="book"):
     bids: tuple[PriceLevel, ...]
     asks: tuple[PriceLevel, ...]
     hash: str = ""
+    tick_size: int | None = None
 
 
 class PriceChange(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """Set the total size at (asset, side, price); ``size == 0`` removes it.
 
     ``best_bid``/``best_ask`` are the feed's view of the book after the
-    change, in ticks (0 and 1000 mean an empty side), or ``None`` when the
+    change, in ticks (0 and 10000 mean an empty side), or ``None`` when the
     message did not carry them.
     """
 
@@ -95,13 +98,16 @@ class LastTradePriceMessage(msgspec.Struct, frozen=True, gc=False, tag="last_tra
 
 
 class TickSizeChangeMessage(msgspec.Struct, frozen=True, gc=False, tag="tick_size_change"):
-    """The market's minimum tick changed. Recorded; it changes no level."""
+    """The market's tick size changed (in ticks of 0.0001: 0.01 is 100).
+    It sets the grid later prices are checked against; it moves no level,
+    since levels resting off a new, coarser grid stay until the feed
+    changes them."""
 
     asset_id: str
     market: str
     timestamp_ms: int
-    old_tick_size: str
-    new_tick_size: str
+    old_tick_size: int
+    new_tick_size: int
 
 
 class OtherMessage(msgspec.Struct, frozen=True, gc=False, tag="other"):

@@ -14,8 +14,15 @@ Accepted spellings (real recordings differ from the documentation):
   per-entry ``asset_id``; a top-level ``asset_id`` with ``changes: [...]``;
   and the flat form with ``asset_id``, ``price``, ``side``, ``size``;
 * prices written ".48", "0.48" or "0.480"; ``best_bid`` "0" and
-  ``best_ask`` "1" for an empty side;
+  ``best_ask`` "1" for an empty side; a ``book`` may carry ``tick_size``
+  (read into ticks) and ``last_trade_price`` (ignored, "" allowed);
 * unknown event types become ``OtherMessage``: counted, not rejected.
+
+And what is rejected, beyond the obvious: a line that is not UTF-8 (two
+bad byte sequences must never become one asset id); numbers spelled in
+ways only Python reads ("0.4_8", "1_000", " 5", Arabic-Indic digits); a
+timestamp that is a boolean, a fraction or anything but digits; and a
+snapshot whose repeated prices add up to an infinite size.
 
 Two decoders, one answer. ``parse_line`` reads JSON with the stdlib and
 builds messages through fast builders for the shape the live feed sends
@@ -50,7 +57,7 @@ from .messages import (
     PriceLevel,
     TickSizeChangeMessage,
 )
-from .prices import InvalidValue, best_to_ticks, parse_size, price_to_ticks
+from .prices import InvalidValue, best_to_ticks, parse_size, price_to_ticks, tick_to_ticks
 
 __all__ = ["Rejection", "Parsed", "parse_line", "parse_line_msgspec", "parse_object"]
 
@@ -91,16 +98,19 @@ def parse_line(text: str | bytes, line_no: int = 0) -> list[Parsed]:
     each a ``Message`` or a ``Rejection``. A line that is not JSON at all is
     one rejected message. Cost: one ``json`` decode plus O(levels).
     """
-    try:
-        if type(text) is not str:
+    if type(text) is not str:
+        try:
             text = text.decode("utf-8")
+        except UnicodeDecodeError as error:
+            return [Rejection(line_no, f"not UTF-8: byte {error.start} of the line")]
+    try:
         try:
             decoded, end = _scan_once(text, 0)
         except StopIteration:
             end = -1
         if end != len(text):
             decoded = _decode(text)
-    except (ValueError, UnicodeDecodeError, RecursionError) as error:  # nesting too deep: not a message
+    except (ValueError, RecursionError) as error:  # nesting too deep: not a message
         reason = str(error).split(":")[0]
         return [Rejection(line_no, f"not JSON: {reason}")]
     if type(decoded) is list:
@@ -150,13 +160,17 @@ def _text(obj: dict, key: str, *, required: bool = True) -> str:
 
 
 def _timestamp_ms(obj: dict) -> int:
+    """Unix milliseconds: a string of ASCII digits (as the feed sends) or a
+    JSON integer; absent or "" is 0. Not a boolean, not a fraction, and not
+    what only ``int()`` reads ("1_000", " 12", non-ASCII digits)."""
     value = obj.get("timestamp")
     if value is None or value == "":
         return 0
-    try:
+    if type(value) is int and value >= 0:
+        return value
+    if type(value) is str and value.isascii() and value.isdigit():
         return int(value)
-    except (TypeError, ValueError, OverflowError):  # Infinity is JSON to Python
-        raise InvalidValue(f"timestamp is not unix milliseconds: {value!r}") from None
+    raise InvalidValue(f"timestamp is not unix milliseconds: {value!r}")
 
 
 def _side(value: Any) -> str:
@@ -177,7 +191,36 @@ def _levels(obj: dict, key: str, old_key: str) -> tuple[PriceLevel, ...]:
         if not isinstance(level, dict):
             raise InvalidValue(f"{key} level is not an object: {level!r}")
         levels.append(PriceLevel(price_to_ticks(level.get("price")), parse_size(level.get("size"))))
-    return tuple(levels)
+    levels = tuple(levels)
+    price = _overflowing_price(levels)
+    if price is not None:
+        raise InvalidValue(f"{key}: the sizes at price {price} ticks add up to infinity")
+    return levels
+
+
+def _overflowing_price(levels: tuple[PriceLevel, ...]) -> int | None:
+    """A price whose repeated levels add up to an infinite size (a book adds
+    repeated prices up), or ``None``. Sizes are finite and non-negative, so
+    while their total is finite no partial sum can overflow: one C-level
+    sum settles the common case, and only an infinite total is looked into."""
+    if not levels:
+        return None
+    _, sizes = zip(*levels, strict=True)
+    if sum(sizes) < _INF:
+        return None
+    totals: dict[int, float] = {}
+    for price, size in levels:
+        totals[price] = total = totals.get(price, 0.0) + size
+        if total == _INF:
+            return price
+    return None
+
+
+def _book_tick(obj: dict) -> int | None:
+    value = obj.get("tick_size")
+    if value is None or value == "":
+        return None
+    return tick_to_ticks(value)
 
 
 def _book(obj: dict) -> BookMessage:
@@ -188,6 +231,7 @@ def _book(obj: dict) -> BookMessage:
         bids=_levels(obj, "bids", "buys"),
         asks=_levels(obj, "asks", "sells"),
         hash=_text(obj, "hash", required=False),
+        tick_size=_book_tick(obj),
     )
 
 
@@ -240,15 +284,11 @@ def _last_trade_price(obj: dict) -> LastTradePriceMessage:
     )
 
 
-def _tick_size(obj: dict, key: str) -> str:
-    value = obj.get(key)
+def _tick_size(obj: dict, key: str) -> int:
     try:
-        tick = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise InvalidValue(f"{key} is not a number: {value!r}") from None
-    if not 0.0 < tick < 1.0:
-        raise InvalidValue(f"{key} outside (0, 1): {value!r}")
-    return str(value)
+        return tick_to_ticks(obj.get(key))
+    except InvalidValue as error:
+        raise InvalidValue(f"{key}: {error}") from None
 
 
 def _tick_size_change(obj: dict) -> TickSizeChangeMessage:
@@ -287,6 +327,11 @@ _BUILDERS: dict[str, Callable[[dict], Message]] = {
 # malformed input.
 
 _INF = float("inf")
+_DECIMAL_CHARS = "0123456789."
+"""A size spelled only with these is one the fast builders read with
+``float``; any other spelling (a sign, an exponent, or the "1_000" and
+" 5" that ``float`` accepts and the feed never sends) goes to the full
+builder, whose ``parse_size`` decides."""
 _CACHE_LIMIT = 8192
 _PRICE_TICKS: dict[str, int] = {}
 """Valid wire price spellings seen so far -> ticks (strings only)."""
@@ -332,13 +377,16 @@ def _fast_levels(raw: Any) -> tuple[PriceLevel, ...] | None:
             if price is None:
                 return None
         size = level.get("size")
-        if type(size) is not str:
+        if type(size) is not str or size.strip(_DECIMAL_CHARS):
             return None
-        size = float(size) or 0.0  # -0.0 is 0.0, as parse_size has it
-        if not size >= 0.0 or size == _INF:
+        size = float(size)  # ValueError for "" or "1.2.3": the full builder words it
+        if size == _INF:
             return None
         append(_new_tuple(PriceLevel, (price, size)))
-    return tuple(levels)
+    levels = tuple(levels)
+    if _overflowing_price(levels) is not None:
+        return None
+    return levels
 
 
 def _fast_header(obj: dict) -> tuple[str, int] | None:
@@ -347,7 +395,13 @@ def _fast_header(obj: dict) -> tuple[str, int] | None:
     returns ``None``: the full builder decides those."""
     market = obj["market"]
     timestamp = obj["timestamp"]
-    if type(market) is not str or not market or type(timestamp) is not str or not timestamp:
+    if (
+        type(market) is not str
+        or not market
+        or type(timestamp) is not str
+        or not timestamp.isdigit()
+        or not timestamp.isascii()
+    ):
         return None
     return market, int(timestamp)
 
@@ -364,13 +418,18 @@ def _fast_book(obj: dict) -> BookMessage | None:
         digest = ""
     elif type(digest) is not str or not digest:
         return None
+    tick = obj.get("tick_size")
+    if tick is not None:
+        tick = _PRICE_TICKS.get(tick) or _learn_price(tick)  # a tick size is spelled as a price
+        if tick is None:
+            return None
     bids = _fast_levels(obj.get("bids"))
     if bids is None:
         return None
     asks = _fast_levels(obj.get("asks"))
     if asks is None:
         return None
-    return BookMessage(asset_id, header[0], header[1], bids, asks, digest)
+    return BookMessage(asset_id, header[0], header[1], bids, asks, digest, tick)
 
 
 def _fast_best(value: Any) -> int | bool | None:
@@ -413,10 +472,10 @@ def _fast_price_change(obj: dict) -> PriceChangeMessage | None:
             if price is None:
                 return None
         size = entry["size"]
-        if type(size) is not str:
+        if type(size) is not str or size.strip(_DECIMAL_CHARS):
             return None
-        size = float(size) or 0.0  # -0.0 is 0.0, as parse_size has it
-        if not size >= 0.0 or size == _INF:
+        size = float(size)
+        if size == _INF:
             return None
         raw = entry["best_bid"]
         try:
@@ -487,6 +546,7 @@ class _WireBook(msgspec.Struct, gc=False, tag_field="event_type", tag="book"):
     market: _WireText | None = None
     timestamp: str | None = None
     hash: _WireText | None = None
+    tick_size: str | None = None
 
 
 class _WirePriceChange(msgspec.Struct, gc=False, tag_field="event_type", tag="price_change"):
@@ -542,7 +602,9 @@ def _wire_best(value: str | None) -> int | None:
 def _wire_timestamp(value: str | None) -> int:
     if value is None or value == "":
         return 0
-    return int(value)  # ValueError: the full parser words the rejection
+    if not value.isdigit() or not value.isascii():
+        raise _Fallback  # the full parser words the rejection
+    return int(value)
 
 
 class _Fallback(Exception):
@@ -579,8 +641,7 @@ def _from_wire(wire: _WireBook | _WirePriceChange) -> Message:
                 )
                 for entry in entries
             ]
-        timestamp = wire.timestamp
-        return PriceChangeMessage(wire.market or "", int(timestamp) if timestamp else 0, tuple(changes))
+        return PriceChangeMessage(wire.market or "", _wire_timestamp(wire.timestamp), tuple(changes))
     if type(wire) is _WireBook:
         return BookMessage(
             wire.asset_id,
@@ -589,6 +650,7 @@ def _from_wire(wire: _WireBook | _WirePriceChange) -> Message:
             _wire_levels(wire.bids),
             _wire_levels(wire.asks),
             wire.hash or "",
+            None if wire.tick_size is None else _wire_ticks(wire.tick_size),
         )
     return _from_wire_rare(wire)
 
@@ -603,24 +665,24 @@ def _from_wire_rare(wire: _WireTrade | _WireTickSize) -> Message:
             wire.size or 0.0,
             wire.side,
         )
-    for tick in (wire.old_tick_size, wire.new_tick_size):
-        if not 0.0 < float(tick) < 1.0:  # ValueError too: the full parser words the rejection
-            raise _Fallback
     return TickSizeChangeMessage(
         wire.asset_id,
         wire.market or "",
         _wire_timestamp(wire.timestamp),
-        wire.old_tick_size,
-        wire.new_tick_size,
+        _wire_ticks(wire.old_tick_size),
+        _wire_ticks(wire.new_tick_size),
     )
 
 
 def _wire_levels(levels: list[_WireLevel]) -> tuple[PriceLevel, ...]:
     prices = _PRICE_TICKS
     try:
-        return tuple([_new_tuple(PriceLevel, (prices[lv.price], lv.size or 0.0)) for lv in levels])
+        built = tuple([_new_tuple(PriceLevel, (prices[lv.price], lv.size or 0.0)) for lv in levels])
     except KeyError:
-        return tuple([_new_tuple(PriceLevel, (_wire_ticks(lv.price), lv.size or 0.0)) for lv in levels])
+        built = tuple([_new_tuple(PriceLevel, (_wire_ticks(lv.price), lv.size or 0.0)) for lv in levels])
+    if _overflowing_price(built) is not None:
+        raise _Fallback
+    return built
 
 
 def parse_line_msgspec(text: str | bytes, line_no: int = 0) -> list[Parsed]:

@@ -2,8 +2,15 @@
 
 The router is the only place that knows which message touches which book.
 A book is created the first time its asset is seen. A ``price_change`` may
-carry changes for several assets; the feed's ``best_bid``/``best_ask`` of
-each asset are checked once all of the message's changes are applied.
+carry changes for several assets; once all of the message's changes are
+applied, each book it touched is settled (``StateMachine.settle``): a
+crossed book is counted, and the feed's ``best_bid``/``best_ask`` are
+checked against it.
+
+The router also keeps each market's tick size (from ``book`` messages
+that carry one and from ``tick_size_change``) and counts every price that
+is off its market's current grid as ``off_grid``: applied, since the
+exchange is the authority on its own prices, but visible.
 
     >>> from .parser import parse_line
     >>> router = MessageRouter()
@@ -12,7 +19,7 @@ each asset are checked once all of the message's changes are applied.
     ...         '"side": "BUY", "best_bid": "0.4", "best_ask": "1"}]}'):
     ...     router.apply(message)
     >>> router.query("a").best_bid, router.stats().orphan_updates
-    (PriceLevel(price=400, size=10.0), 1)
+    (PriceLevel(price=4000, size=10.0), 1)
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ class RouterStats:
     absent_removals: int = 0
     best_checks: int = 0
     best_mismatches: int = 0
+    crossed: int = 0
+    off_grid: int = 0
     orphan_updates: int = 0
     trades: int = 0
     tick_size_changes: int = 0
@@ -61,6 +70,8 @@ class RouterStats:
             absent_removals=self.absent_removals + other.absent_removals,
             best_checks=self.best_checks + other.best_checks,
             best_mismatches=self.best_mismatches + other.best_mismatches,
+            crossed=self.crossed + other.crossed,
+            off_grid=self.off_grid + other.off_grid,
             orphan_updates=self.orphan_updates + other.orphan_updates,
             trades=self.trades + other.trades,
             tick_size_changes=self.tick_size_changes + other.tick_size_changes,
@@ -78,7 +89,8 @@ class MessageRouter:
         self._books: dict[str, StateMachine] = {}
         self.orphan_updates = 0
         self.last_trades: dict[str, LastTradePriceMessage] = {}
-        self.tick_sizes: dict[str, str] = {}
+        self.tick_sizes: dict[str, int] = {}
+        """Asset id -> its market's tick size in ticks of 0.0001, once known."""
         self.other: dict[str, int] = {}
         self._changes = 0
         self._trades = 0
@@ -99,6 +111,7 @@ class MessageRouter:
         book = self._books.get(asset_id)
         if book is None:
             book = self._books[asset_id] = StateMachine(asset_id)
+            book.tick = self.tick_sizes.get(asset_id, 1)
         return book
 
     def get(self, asset_id: str) -> StateMachine | None:
@@ -122,30 +135,44 @@ class MessageRouter:
                 book = self.book(change.asset_id)
             if not book.has_snapshot:
                 self.orphan_updates += 1
-            book.apply_change(change.side, change.price, change.size)
-        # Check each asset's book against the feed's best prices once, after
-        # all of the message's changes, with that asset's last change.
+            price = change.price
+            if price % book.tick:
+                book.off_grid += 1
+            book.apply_change(change.side, price, change.size)
+        # Settle each asset's book once, after all of the message's changes,
+        # with that asset's last change (which carries the feed's best prices).
         if len(changes) == 1:
             change = changes[0]
-            book.check_best(change.best_bid, change.best_ask)
+            book.settle(change.best_bid, change.best_ask)
         elif len(changes) == 2 and changes[0].asset_id != changes[1].asset_id:  # YES and NO
             first, second = changes
-            books[first.asset_id].check_best(first.best_bid, first.best_ask)
-            book.check_best(second.best_bid, second.best_ask)
+            books[first.asset_id].settle(first.best_bid, first.best_ask)
+            book.settle(second.best_bid, second.best_ask)
         else:
             last_seen = {change.asset_id: change for change in changes}
             for asset_id, change in last_seen.items():
-                books[asset_id].check_best(change.best_bid, change.best_ask)
+                books[asset_id].settle(change.best_bid, change.best_ask)
 
     def _apply_other(self, message: Message) -> None:
         kind = type(message)
         if kind is BookMessage:
-            self.book(message.asset_id).apply_snapshot(message.bids, message.asks)
+            book = self.book(message.asset_id)
+            if message.tick_size is not None:
+                book.tick = self.tick_sizes[message.asset_id] = message.tick_size
+            book.apply_snapshot(message.bids, message.asks)
+            tick = book.tick
+            if tick > 1:
+                book.off_grid += sum(1 for level in message.bids if level[0] % tick)
+                book.off_grid += sum(1 for level in message.asks if level[0] % tick)
+            book.settle(None, None)
         elif kind is LastTradePriceMessage:
             self.last_trades[message.asset_id] = message
             self._trades += 1
         elif kind is TickSizeChangeMessage:
-            self.tick_sizes[message.asset_id] = message.new_tick_size
+            self.tick_sizes[message.asset_id] = tick = message.new_tick_size
+            book = self._books.get(message.asset_id)
+            if book is not None:
+                book.tick = tick
             self._tick_size_changes += 1
         elif kind is OtherMessage:
             self.other[message.event_type] = self.other.get(message.event_type, 0) + 1
@@ -171,6 +198,8 @@ class MessageRouter:
             absent_removals=sum(b.absent_removals for b in books),
             best_checks=sum(b.best_checks for b in books),
             best_mismatches=sum(b.best_mismatches for b in books),
+            crossed=sum(b.crossed for b in books),
+            off_grid=sum(b.off_grid for b in books),
             orphan_updates=self.orphan_updates,
             trades=self._trades,
             tick_size_changes=self._tick_size_changes,

@@ -19,8 +19,15 @@ lines, byte for byte, on any machine and at any rate. Markets hold two
 complementary outcome tokens (YES/NO): a YES bid at p rests on the NO book
 as an ask at 1 - p, and every ``price_change`` carries both tokens, like
 the live feed. Assets are ``book``-snapshotted first (in arrays, like the
-feed's first frame), then updated; fresh snapshots, trades and rare tick
-size changes are mixed in.
+feed's first frame), then updated; fresh snapshots and trades are mixed in.
+
+Markets trade at every tick size Polymarket uses: about half at 0.01,
+three in ten at 0.001 and the rest at 0.0001, those near 0 or 1 where a
+fine grid matters. As on the exchange, a market whose price leaves
+[0.04, 0.96] moves to a ten times finer tick (``tick_size_change``, sent
+for both tokens) and moves back once the price is inside [0.05, 0.95]
+again; levels placed on the finer grid stay where they are, off the
+coarser one, until they are changed or removed.
 
     >>> lines = list(MessageSource.synthetic(SourceConfig(messages=50, assets=4, seed=3)).wire_lines())
     >>> lines == list(MessageSource.synthetic(SourceConfig(messages=50, assets=4, seed=3)).wire_lines())
@@ -216,12 +223,24 @@ class _Market:
     """The simulator's own model of one market: the YES book, plus the
     latent fair price the quotes drift around. The NO book is its mirror."""
 
-    __slots__ = ("market_id", "yes_id", "no_id", "tick", "fair", "bids", "asks", "bid_sizes", "ask_sizes")
+    __slots__ = (
+        "market_id",
+        "yes_id",
+        "no_id",
+        "base_tick",
+        "tick",
+        "fair",
+        "bids",
+        "asks",
+        "bid_sizes",
+        "ask_sizes",
+    )
 
     def __init__(self, market_id: str, yes_id: str, no_id: str | None, tick: int, fair: float) -> None:
         self.market_id = market_id
         self.yes_id = yes_id
         self.no_id = no_id
+        self.base_tick = tick  # the tick away from the edges; ``tick`` is the current one
         self.tick = tick
         self.fair = fair
         self.bids: list[int] = []  # ascending: the best bid is last
@@ -250,14 +269,19 @@ class _Market:
 
 _MIN_LEVELS, _MAX_LEVELS = 3, 80
 _TIMESTAMP_BASE_MS = 1_760_000_000_000
+_FINE_BELOW, _FINE_ABOVE = 0.04 * TICKS_PER_UNIT, 0.96 * TICKS_PER_UNIT
+"""Outside these prices a market trades at a ten times finer tick ..."""
+_COARSE_FROM, _COARSE_TO = 0.05 * TICKS_PER_UNIT, 0.95 * TICKS_PER_UNIT
+"""... and back at its own tick once inside these (so it does not flap)."""
 
 
 class _MarketSimulator:
     """Deterministic generator of wire lines (see ``SourceConfig``).
 
     Event mix per update: about 1 % fresh ``book`` snapshots, 1 % trades,
-    a rare tick size change, and otherwise a ``price_change`` that resizes
-    a level near the top (most), adds a level, or removes one.
+    a tick size change when the price crosses an edge band, and otherwise
+    a ``price_change`` that resizes a level near the top (most), adds a
+    level, or removes one.
     """
 
     def __init__(self, config: SourceConfig) -> None:
@@ -279,8 +303,16 @@ class _MarketSimulator:
 
     def _new_market(self, index: int) -> _Market:
         rng = self.rng
-        tick = 10 if rng.random() < 0.6 else 1  # 0.01 or 0.001
-        fair = rng.uniform(0.05, 0.95) * TICKS_PER_UNIT
+        kind = rng.random()
+        if kind < 0.55:  # 0.01
+            tick, fair = 100, rng.uniform(0.06, 0.94)
+        elif kind < 0.85:  # 0.001
+            tick, fair = 10, rng.uniform(0.06, 0.94)
+        else:  # 0.0001, a market priced near certainty one way or the other
+            tick, fair = 1, rng.uniform(0.002, 0.035)
+            if rng.random() < 0.5:
+                fair = 1.0 - fair
+        fair *= TICKS_PER_UNIT
         market = _Market(
             "0x" + f"{rng.getrandbits(256):064x}",
             str(rng.getrandbits(250)),
@@ -337,7 +369,8 @@ class _MarketSimulator:
         return (
             f'{{"event_type":"book","asset_id":"{asset}","market":"{market.market_id}",'
             f'"bids":[{bids_text}],"asks":[{asks_text}],'
-            f'"timestamp":"{self.timestamp_ms}","hash":"{self._hash()}"}}'
+            f'"timestamp":"{self.timestamp_ms}","hash":"{self._hash()}",'
+            f'"tick_size":"{ticks_to_price(market.tick)}"}}'
         )
 
     def _change_json(self, market: _Market, is_bid: bool, price: int, size: str) -> str:
@@ -392,14 +425,26 @@ class _MarketSimulator:
                 f'"side":"{"BUY" if is_bid else "SELL"}","size":"{self._size()}",'
                 f'"fee_rate_bps":"0","timestamp":"{self.timestamp_ms}"}}'
             ]
-        if roll < 0.0205 and tick == 10:  # markets near 0 or 1 move to 0.001
-            market.tick = 1
+        new_tick = self._tick_for(market)
+        if new_tick != tick:
+            market.tick = new_tick
             return [
-                f'{{"event_type":"tick_size_change","asset_id":"{market.yes_id}",'
-                f'"market":"{market.market_id}","old_tick_size":"0.01",'
-                f'"new_tick_size":"0.001","timestamp":"{self.timestamp_ms}"}}'
+                f'{{"event_type":"tick_size_change","asset_id":"{asset}",'
+                f'"market":"{market.market_id}","old_tick_size":"{ticks_to_price(tick)}",'
+                f'"new_tick_size":"{ticks_to_price(new_tick)}","timestamp":"{self.timestamp_ms}"}}'
+                for asset in (market.yes_id, market.no_id)
+                if asset is not None
             ]
         return [self._price_change(market)]
+
+    @staticmethod
+    def _tick_for(market: _Market) -> int:
+        """The tick the market should trade at now (see the module docstring)."""
+        fair, base = market.fair, market.base_tick
+        fine = max(1, base // 10)
+        if market.tick == base:
+            return fine if not _FINE_BELOW <= fair <= _FINE_ABOVE else base
+        return base if _COARSE_FROM <= fair <= _COARSE_TO else fine
 
     def _price_change(self, market: _Market) -> str:
         rng, tick = self.rng, market.tick

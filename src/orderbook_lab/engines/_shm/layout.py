@@ -19,7 +19,7 @@ Everything a reader can see is one of three things, all little-endian and
       | n_bids u16 | n_asks u16 | book_bids u16 | book_asks u16       (40 bytes)
       | prices u16[n_bids + n_asks] (zero-padded to 8 bytes) | sizes f64[n_bids + n_asks]
 
-Prices are ticks of 0.001 (1..999 fits a u16); sizes are the book's floats,
+Prices are ticks of 0.0001 (1..9999 fits a u16); sizes are the book's floats,
 so a round trip is exact. Columns rather than (price, size) pairs: decoding
 is then two C-level ``memoryview.cast(...).tolist()`` calls instead of a
 Python loop over levels, and the floats stay 8-byte aligned. A level costs
@@ -44,6 +44,7 @@ __all__ = [
     "ENTRY_BYTES",
     "ENTRY_LOCATION",
     "FLAG_CHECKSUM",
+    "FLAG_NO_SNAPSHOT",
     "FLAG_TRUNCATED",
     "FREE_ENTRY",
     "HEAD",
@@ -104,11 +105,14 @@ FLAG_CHECKSUM = 1
 """The payload's crc32 field is set (readers that verify check it)."""
 FLAG_TRUNCATED = 2
 """The writer publishes only the top ``depth`` levels of each side."""
+FLAG_NO_SNAPSHOT = 4
+"""The book has had no ``book`` message yet: its levels are updates only."""
 
-CLASS_LEVELS = (32, 128, 512, 2048)
+CLASS_LEVELS = (32, 128, 512, 2048, 8192, 32768)
 """Slot size classes, in levels (both sides together). A side holds at most
-999 prices (1..999 ticks), so the last class fits any book; each class is 4x
-the last, so a growing book moves at most three times."""
+9999 prices (1..9999 ticks), so the last class fits any book; each class is
+4x the last, so a growing book moves at most five times (real books stay in
+the first two or three)."""
 
 
 def levels_bytes(levels: int) -> int:

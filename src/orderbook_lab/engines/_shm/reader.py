@@ -66,6 +66,8 @@ class ShmSnapshot(NamedTuple):
     age_ns: int
     version: int
     retries: int
+    has_snapshot: bool = True
+    """``False`` while the writer's book has had updates only (no ``book``)."""
 
     @property
     def complete(self) -> bool:
@@ -79,7 +81,7 @@ class ShmSnapshot(NamedTuple):
         if bid is not None and ask is not None:
             spread = ask.price - bid.price
             mid = (ask.price + bid.price) / (2 * TICKS_PER_UNIT)
-        return BookView(self.asset_id, bid, ask, spread, mid, self.bids, self.asks)
+        return BookView(self.asset_id, bid, ask, spread, mid, self.bids, self.asks, self.has_snapshot)
 
     def export(self) -> dict[str, list[list]]:
         """The ``--books-out`` form (``StateMachine.export``); whole books only."""
@@ -361,7 +363,8 @@ class BookReader:
                 continue
             self._reads += 1
             return _snapshot(asset_id, raw, n_bids, n_asks, depth, (book_bids, book_asks),
-                             max(as_of, synced), version, attempt, self.clock.now_ns())  # fmt: skip
+                             max(as_of, synced), version, attempt, self.clock.now_ns(),
+                             not flags & L.FLAG_NO_SNAPSHOT)  # fmt: skip
         self._busy += 1
         raise ReadBusy(f"{asset_id}: still mid-write after {self.max_retries} retries")
 
@@ -385,6 +388,7 @@ def _snapshot(
     version: int,
     retries: int,
     now_ns: int,
+    has_snapshot: bool,
 ) -> ShmSnapshot:
     n = n_bids + n_asks
     view = memoryview(raw)
@@ -403,4 +407,4 @@ def _snapshot(
     best_bid = _new_tuple(PriceLevel, (prices[0], sizes[0])) if n_bids else None
     best_ask = _new_tuple(PriceLevel, (prices[n_bids], sizes[n_bids])) if n_asks else None
     return ShmSnapshot(asset_id, bids, asks, best_bid, best_ask, levels, as_of_ns, now_ns - as_of_ns, version,
-                       retries)  # fmt: skip
+                       retries, has_snapshot)  # fmt: skip

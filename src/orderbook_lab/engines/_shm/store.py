@@ -55,7 +55,7 @@ are only allocated when touched (128 bytes per book actually used)."""
 
 _MIN_ARENA_BYTES = 256 * 1024
 _LAYOUT_VERSION = 1
-_MAX_LEVELS_PER_SIDE = 999  # prices are 1..999 ticks
+_MAX_LEVELS_PER_SIDE = 9999  # prices are 1..9999 ticks
 _FREE_MARK = L.HEAD.pack(0, 0, 0, 0, L.FREE_ENTRY, 0, 0, 0, 0, 0)
 
 
@@ -214,8 +214,9 @@ class BookStore:
         about 10 µs for 40 levels a side. Returns the payload bytes."""
         bid_prices, bid_sizes, ask_prices, ask_sizes = book.columns(self.depth)
         return self._write(
-            book.asset_id, bid_prices, bid_sizes, ask_prices, ask_sizes, book.levels(), as_of_ns
-        )
+            book.asset_id, bid_prices, bid_sizes, ask_prices, ask_sizes, book.levels(), as_of_ns,
+            0 if book.has_snapshot else L.FLAG_NO_SNAPSHOT,
+        )  # fmt: skip
 
     def publish_columns(
         self,
@@ -267,6 +268,7 @@ class BookStore:
         ask_sizes: list[float],
         book_levels: tuple[int, int],
         as_of_ns: int | None,
+        book_flags: int = 0,
     ) -> int:
         if self._closed:
             raise RuntimeError("store is closed")
@@ -291,7 +293,7 @@ class BookStore:
             columns, n_bids, n_asks,
             as_of_ns=self.clock.now_ns() if as_of_ns is None else as_of_ns,
             version=entry.version, entry=entry.index, generation=entry.generation,
-            book_levels=book_levels, flags=self._flags,
+            book_levels=book_levels, flags=self._flags | book_flags,
         )  # fmt: skip
         self._store(entry.slot, entry.capacity, raw)
         self._publishes += 1
