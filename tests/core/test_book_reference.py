@@ -20,7 +20,7 @@ from orderbook_lab.core.prices import ticks_to_price
 
 # Prices crowd a few ticks (so sets, removals and duplicates collide) but
 # can reach both ends of the grid, where the table's edges are.
-prices = st.one_of(st.integers(480, 520), st.sampled_from([1, 2, 998, 999]), st.integers(1, 999))
+prices = st.one_of(st.integers(4980, 5020), st.sampled_from([1, 2, 9998, 9999]), st.integers(1, 9999))
 sizes = st.one_of(
     st.just(0.0), st.floats(min_value=0.01, max_value=1e9, allow_nan=False, allow_infinity=False)
 )
@@ -109,7 +109,7 @@ class BookVersusReference(RuleBasedStateMachine):
         assert type(book.best_bid()) is (PriceLevel if bids else type(None))
         both = best_bid is not None and best_ask is not None
         assert book.spread() == (best_ask.price - best_bid.price if both else None)
-        assert book.mid() == ((best_ask.price + best_bid.price) / 2000 if both else None)
+        assert book.mid() == ((best_ask.price + best_bid.price) / 20000 if both else None)
         assert book.depth(5) == (bids[:5], asks[:5])
         assert book.levels() == (len(bids), len(asks))
         assert book.export() == {
@@ -132,9 +132,9 @@ class BookVersusReference(RuleBasedStateMachine):
             best_ask,
         )
         assert (book.absent_removals, book.snapshots) == (self.absent, self.snapshots)
-        # check_best agrees with the reference's top (0 / 1000 mean empty).
+        # check_best agrees with the reference's top (0 / 10000 mean empty).
         feed_bid = best_bid.price if best_bid else 0
-        feed_ask = best_ask.price if best_ask else 1000
+        feed_ask = best_ask.price if best_ask else 10000
         assert book.settle(feed_bid, feed_ask) is True
 
 
@@ -156,11 +156,11 @@ def test_snapshot_sums_duplicates_and_drops_zeros(bids, asks) -> None:
 def test_snapshot_replaces_a_wider_book() -> None:
     book = StateMachine("a")
     book.apply_snapshot(
-        [PriceLevel(p, 1.0) for p in range(1, 500)], [PriceLevel(p, 1.0) for p in range(500, 1000)]
+        [PriceLevel(p, 1.0) for p in range(1, 5000)], [PriceLevel(p, 1.0) for p in range(5000, 10000)]
     )
     book.best_bid(), book.best_ask()
     book.apply_snapshot([PriceLevel(250, 2.0)], [])
     book.check()
     assert book.depth(10) == ([PriceLevel(250, 2.0)], [])
     assert book.best_ask() is None and book.spread() is None
-    assert book.apply_change("BUY", 499, 0.0) is False  # the old level is gone, not hidden
+    assert book.apply_change("BUY", 4999, 0.0) is False  # the old level is gone, not hidden

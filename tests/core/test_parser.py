@@ -36,7 +36,7 @@ from orderbook_lab.core.messages import (
     PriceLevel,
     TickSizeChangeMessage,
 )
-from orderbook_lab.core.parser import Rejection, parse_line, parse_object
+from orderbook_lab.core.parser import Rejection, parse_line, parse_line_msgspec, parse_object
 
 M1 = "0x5f65177b394277fd294cd75650044e32ba009a95022d88a0c1d565897d72f8f1"
 M2 = "0xb1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2"
@@ -54,8 +54,8 @@ VALID_LINES = {
             "1001",
             M1,
             T0,
-            bids=_levels((460, 100), (470, 50), (480, 30)),
-            asks=_levels((550, 10), (530, 20), (520, 25)),
+            bids=_levels((4600, 100), (4700, 50), (4800, 30)),
+            asks=_levels((5500, 10), (5300, 20), (5200, 25)),
             hash="0x0a1b2c3d4e5f60718293a4b5c6d7e8f901234567",
         )
     ],
@@ -64,8 +64,8 @@ VALID_LINES = {
             "1002",
             M1,
             T0 + 1,
-            bids=_levels((450, 10), (470, 20), (480, 25)),
-            asks=_levels((540, 100), (530, 50), (520, 30)),
+            bids=_levels((4500, 10), (4700, 20), (4800, 25)),
+            asks=_levels((5400, 100), (5300, 50), (5200, 30)),
             hash="fedcba9876543210fedcba9876543210fedcba98",
         )
     ],
@@ -74,9 +74,10 @@ VALID_LINES = {
             "1003",
             M3,
             T0 + 2,
-            bids=_levels((480, 1), (480, 2), (480, 3.5), (470, 3), (400, 0)),
-            asks=_levels((500, 4), (500, 0), (600, 0)),
+            bids=_levels((4800, 1), (4800, 2), (4800, 3.5), (4700, 3), (4000, 0)),
+            asks=_levels((5000, 4), (5000, 0), (6000, 0)),
             hash="1234567890abcdef1234567890abcdef12345678",
+            tick_size=10,
         )
     ],
     4: [
@@ -84,16 +85,16 @@ VALID_LINES = {
             "2001",
             M2,
             T0 + 3,
-            bids=_levels((49, 7), (50, 8)),
-            asks=_levels((52, 9), (51, 6)),
+            bids=_levels((490, 7), (500, 8)),
+            asks=_levels((520, 9), (510, 6)),
             hash="0a1b2c3d4e5f60718293a4b5c6d7e8f901234567",
         ),
         BookMessage(
             "2002",
             M2,
             T0 + 3,
-            bids=_levels((948, 9), (949, 6)),
-            asks=_levels((951, 7), (950, 8)),
+            bids=_levels((9480, 9), (9490, 6)),
+            asks=_levels((9510, 7), (9500, 8)),
             hash="0xabcdefabcdefabcdefabcdefabcdefabcdefabcd",
         ),
     ],
@@ -102,28 +103,28 @@ VALID_LINES = {
             M1,
             T0 + 4,
             (
-                PriceChange("1001", "BUY", 490, 15.0, 490, 520),
-                PriceChange("1002", "SELL", 510, 15.0, 480, 510),
+                PriceChange("1001", "BUY", 4900, 15.0, 4900, 5200),
+                PriceChange("1002", "SELL", 5100, 15.0, 4800, 5100),
             ),
         )
     ],
     6: [
         PriceChangeMessage(
-            M1, T0 + 5, (PriceChange("1001", "BUY", 470, 0.0), PriceChange("1001", "SELL", 530, 22.5))
+            M1, T0 + 5, (PriceChange("1001", "BUY", 4700, 0.0), PriceChange("1001", "SELL", 5300, 22.5))
         )
     ],
-    7: [PriceChangeMessage(M1, T0 + 6, (PriceChange("1002", "BUY", 470, 0.0),))],
+    7: [PriceChangeMessage(M1, T0 + 6, (PriceChange("1002", "BUY", 4700, 0.0),))],
     8: [
         PriceChangeMessage(
-            M3, T0 + 7, (PriceChange("1003", "BUY", 480, 0.0), PriceChange("1003", "BUY", 470, 0.0, 0, 500))
+            M3, T0 + 7, (PriceChange("1003", "BUY", 4800, 0.0), PriceChange("1003", "BUY", 4700, 0.0, 0, 5000))
         )
     ],
-    9: [PriceChangeMessage(M3, T0 + 8, (PriceChange("1003", "SELL", 500, 0.0, 0, 1000),))],
-    10: [LastTradePriceMessage("1001", M1, T0 + 9, 520, 12.0, "BUY")],
-    11: [TickSizeChangeMessage("1001", M1, T0 + 10, "0.01", "0.001")],
+    9: [PriceChangeMessage(M3, T0 + 8, (PriceChange("1003", "SELL", 5000, 0.0, 0, 10000),))],
+    10: [LastTradePriceMessage("1001", M1, T0 + 9, 5200, 12.0, "BUY")],
+    11: [TickSizeChangeMessage("1001", M1, T0 + 10, 100, 10)],
     12: [OtherMessage("best_bid_ask", "1001")],
     13: [OtherMessage("new_market", "")],
-    14: [PriceChangeMessage(M3, T0 + 13, (PriceChange("4001", "BUY", 300, 5.0, 300, 1000),))],
+    14: [PriceChangeMessage(M3, T0 + 13, (PriceChange("4001", "BUY", 3000, 5.0, 3000, 10000),))],
 }
 
 # line -> [(element, a phrase the reason must contain)]; element None: not an array
@@ -132,11 +133,11 @@ BAD_LINES = {
     3: [(None, "book: asset_id missing")],
     4: [(None, "price outside (0, 1): '1.2'")],
     5: [(None, "price outside (0, 1): '0'")],
-    6: [(None, "price outside (0, 1): '-0.1'")],
+    6: [(None, "price is not a number: '-0.1'")],
     7: [(None, "price is not a number: 'abc'")],
-    8: [(None, "finer than the 0.001 tick: '0.0005'")],
+    8: [(None, "finer than the 0.0001 tick: '0.00005'")],
     9: [(None, "size is negative or not finite: '-5'")],
-    10: [(None, "size is negative or not finite: 'NaN'")],
+    10: [(None, "size is not a number: 'NaN'")],
     11: [(None, "unknown side: 'HOLD'")],
     12: [(None, "price outside (0, 1): '1.5'")],
     13: [(None, "not an object: int")],
@@ -177,7 +178,7 @@ def test_the_three_price_change_generations_give_the_same_change():
         parsed[0]
         == parsed[1]
         == parsed[2]
-        == [PriceChangeMessage("m", 0, (PriceChange("a", "SELL", 400, 3.0),))]
+        == [PriceChangeMessage("m", 0, (PriceChange("a", "SELL", 4000, 3.0),))]
     )
 
 
@@ -214,7 +215,7 @@ def test_every_bad_line_is_rejected_with_its_line_number_and_reason(bad_lines):
 def test_an_array_keeps_the_good_elements_around_a_bad_one(bad_lines):
     items = parse_line(bad_lines[14], 15)
     assert [type(item) for item in items] == [PriceChangeMessage, Rejection, LastTradePriceMessage]
-    assert items[0].changes == (PriceChange("5001", "BUY", 390, 7.0),)
+    assert items[0].changes == (PriceChange("5001", "BUY", 3900, 7.0),)
     assert items[1] == Rejection(15, "price_change: size is not a number: 'x'", 1)
 
 
@@ -229,7 +230,7 @@ def test_a_price_change_with_one_bad_entry_is_one_rejection(bad_lines):
         ("", "not JSON"),
         ("not json at all", "not JSON"),
         ('{"event_type": "book"', "not JSON"),
-        (b"\xff\xfe", "not JSON"),
+        (b"\xff\xfe", "not UTF-8"),
         ("null", "not an object: NoneType"),
         ("3.5", "not an object: float"),
         ("true", "not an object: bool"),
@@ -266,11 +267,11 @@ def test_a_price_change_with_one_bad_entry_is_one_rejection(bad_lines):
         ),
         (
             '{"event_type":"tick_size_change","asset_id":"a","old_tick_size":"0.01","new_tick_size":"2"}',
-            "new_tick_size outside (0, 1)",
+            "new_tick_size: tick size is not a multiple of 0.0001 in (0, 1): '2'",
         ),
         (
             '{"event_type":"tick_size_change","asset_id":"a","old_tick_size":"x","new_tick_size":"0.001"}',
-            "old_tick_size is not a number",
+            "old_tick_size: tick size is not a multiple of 0.0001 in (0, 1): 'x'",
         ),
     ],
 )
@@ -431,3 +432,73 @@ def test_parse_line_never_raises_on_json(value):
         elif isinstance(item, PriceChangeMessage):  # built whole, never from a subset
             entries = obj.get("price_changes", obj.get("changes", [obj]))
             assert len(item.changes) == len(entries)
+
+
+# ------------------------------------------------------------ what a new user tried
+
+_BOOK = '{{"event_type":"book","asset_id":"a","market":"m","timestamp":{ts},"bids":[{bids}],"asks":[]}}'
+_CHANGE = (
+    '{{"event_type":"price_change","market":"m","timestamp":"1","price_changes":'
+    '[{{"asset_id":"a","price":"{price}","size":"{size}","side":"BUY"}}]}}'
+)
+
+
+@pytest.mark.parametrize("parse", [parse_line, parse_line_msgspec], ids=["stdlib", "msgspec"])
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        pytest.param(_CHANGE.format(price="0.4_8", size="1"), "price is not a number", id="price-underscore"),
+        pytest.param(_CHANGE.format(price="0.48", size="1_000"), "size is not a number", id="size-underscore"),
+        pytest.param(_CHANGE.format(price="0.48", size=" 5"), "size is not a number", id="size-space-before"),
+        pytest.param(_CHANGE.format(price="0.48", size="5 "), "size is not a number", id="size-space-after"),
+        pytest.param(_CHANGE.format(price="0.48 ", size="5"), "price is not a number", id="price-space"),
+        pytest.param(_CHANGE.format(price="0.\u0664\u0668", size="5"), "price is not a number", id="price-arabic"),
+        pytest.param(_CHANGE.format(price="0.48", size="\u0665"), "size is not a number", id="size-arabic"),
+        pytest.param(_BOOK.format(ts="true", bids=""), "timestamp", id="timestamp-bool"),
+        pytest.param(_BOOK.format(ts="1760000000000.5", bids=""), "timestamp", id="timestamp-fraction"),
+        pytest.param(_BOOK.format(ts='"1760000000000.5"', bids=""), "timestamp", id="timestamp-fraction-text"),
+        pytest.param(_BOOK.format(ts='"1_760"', bids=""), "timestamp", id="timestamp-underscore"),
+        pytest.param(_BOOK.format(ts='" 1760"', bids=""), "timestamp", id="timestamp-space"),
+        pytest.param(_BOOK.format(ts='"\u0661\u0667"', bids=""), "timestamp", id="timestamp-arabic"),
+        pytest.param(
+            _BOOK.format(ts='"1"', bids='{"price":"0.5","size":"1e308"},{"price":"0.5","size":"1e308"}'),
+            "add up to infinity",
+            id="snapshot-sizes-overflow",
+        ),
+    ],
+)
+def test_numbers_only_python_reads_are_rejected_by_both_parsers(parse, text, phrase):
+    [rejection] = parse(text, 3)
+    assert isinstance(rejection, Rejection), rejection
+    assert phrase in rejection.reason
+    assert rejection.line == 3
+
+
+@pytest.mark.parametrize("parse", [parse_line, parse_line_msgspec], ids=["stdlib", "msgspec"])
+def test_two_large_sizes_at_two_prices_are_fine(parse):
+    # Only repeated prices add up: 1e308 at 0.5 and at 0.4 is a valid (if odd) book.
+    text = _BOOK.format(ts='"1"', bids='{"price":"0.5","size":"1e308"},{"price":"0.4","size":"1e308"}')
+    [book] = parse(text)
+    assert isinstance(book, BookMessage)
+    assert [level.size for level in book.bids] == [1e308, 1e308]
+
+
+@pytest.mark.parametrize("parse", [parse_line, parse_line_msgspec], ids=["stdlib", "msgspec"])
+def test_lines_that_are_not_utf8_never_become_an_asset(parse):
+    # Read with replacement characters, these two different byte strings
+    # were one asset id "\ufffd\ufffd", and their levels landed in one book.
+    first = b'{"event_type":"book","asset_id":"\xff\xfe","bids":[{"price":"0.4","size":"1"}],"asks":[]}'
+    second = b'{"event_type":"book","asset_id":"\xfe\xff","bids":[{"price":"0.6","size":"2"}],"asks":[]}'
+    for line_no, raw in enumerate((first, second), 1):
+        [rejection] = parse(raw, line_no)
+        assert rejection == Rejection(line_no, "not UTF-8: byte 33 of the line")
+
+
+@pytest.mark.parametrize("parse", [parse_line, parse_line_msgspec], ids=["stdlib", "msgspec"])
+def test_a_book_carries_its_tick_size(parse):
+    text = (
+        '{"event_type":"book","asset_id":"a","market":"m","timestamp":"1","hash":"ab",'
+        '"bids":[{"price":"0.9995","size":"3"}],"asks":[],"tick_size":"0.0001","last_trade_price":""}'
+    )
+    [book] = parse(text)
+    assert (book.tick_size, book.bids) == (1, (PriceLevel(9995, 3.0),))

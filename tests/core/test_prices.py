@@ -1,4 +1,4 @@
-"""Prices as integer ticks of 0.001, sizes as floats, and every bad value."""
+"""Prices as integer ticks of 0.0001, sizes as floats, and every bad value."""
 
 import contextlib
 import re
@@ -16,6 +16,7 @@ from orderbook_lab.core.prices import (
     best_to_ticks,
     parse_size,
     price_to_ticks,
+    tick_to_ticks,
     ticks_to_price,
 )
 
@@ -23,16 +24,18 @@ from orderbook_lab.core.prices import (
 @pytest.mark.parametrize(
     ("text", "ticks"),
     [
-        ("0.48", 480),
-        (".48", 480),
-        ("0.480", 480),
-        ("0.4800000", 480),
-        ("4.8e-1", 480),
-        ("0.051", 51),
-        ("0.001", 1),
-        ("0.999", 999),
-        ("0.5", 500),
-        (0.25, 250),  # a JSON number: accepted when it is on the grid
+        ("0.48", 4800),
+        (".48", 4800),
+        ("0.480", 4800),
+        ("0.4800000", 4800),
+        ("4.8e-1", 4800),
+        ("0.051", 510),
+        ("0.001", 10),
+        ("0.0001", 1),
+        ("0.9995", 9995),
+        ("0.9999", 9999),
+        ("0.5", 5000),
+        (0.25, 2500),  # a JSON number: accepted when it is on the grid
     ],
 )
 def test_price_spellings_give_ticks(text, ticks):
@@ -45,17 +48,24 @@ def test_price_spellings_give_ticks(text, ticks):
         ("1.2", "outside (0, 1)"),
         ("1", "outside (0, 1)"),
         ("0", "outside (0, 1)"),
-        ("-0.1", "outside (0, 1)"),
+        ("-0.1", "not a number"),  # a price has no sign
         ("abc", "not a number"),
         ("", "not a number"),
-        ("0.0005", "finer than the 0.001 tick"),
-        ("NaN", "not finite"),
-        ("Infinity", "not finite"),
+        ("0.00005", "finer than the 0.0001 tick"),
+        ("NaN", "not a number"),
+        ("Infinity", "not a number"),
+        # What Python's Decimal and float read and an exchange never sends:
+        ("0.4_8", "not a number"),
+        (" 0.48", "not a number"),
+        ("0.48 ", "not a number"),
+        ("0. 48", "not a number"),
+        ("\u0660.\u0664\u0668", "not a number"),  # Arabic-Indic digits
+        ("\uff10.\uff14\uff18", "not a number"),  # full-width digits
         (None, "not a decimal string"),
         (True, "not a decimal string"),
         ([1], "not a decimal string"),
         ({"price": "0.5"}, "not a decimal string"),
-        (0.30000000000000004, "finer than the 0.001 tick"),
+        (0.30000000000000004, "finer than the 0.0001 tick"),
     ],
 )
 def test_bad_prices_are_rejected_with_a_reason(text, reason):
@@ -67,12 +77,12 @@ def test_digits_beyond_decimal_precision_are_not_rounded_onto_the_grid():
     # Bug fixed here: ``value * 1000`` is rounded to 28 digits, which put
     # these two prices on the 0.48 level instead of rejecting them.
     for text in ("0.4800000000000000000000000000001", "0.47999999999999999999999999999999"):
-        with pytest.raises(InvalidValue, match=r"finer than the 0\.001 tick"):
+        with pytest.raises(InvalidValue, match=r"finer than the 0\.0001 tick"):
             price_to_ticks(text)
 
 
 @pytest.mark.timeout(5)
-@pytest.mark.parametrize("text", ["1e999999", "1E+999990", "-9e999995"])
+@pytest.mark.parametrize("text", ["1e999999", "1E+999990", "9e999995"])
 def test_huge_exponents_are_rejected_at_once(text):
     # Bug fixed here: "1e999999" raised decimal.Overflow out of the parser,
     # and "1E+999990" took ~25 s to turn into an int before being rejected.
@@ -84,12 +94,24 @@ def test_huge_exponents_are_rejected_at_once(text):
 
 def test_best_prices_allow_the_empty_side_sentinels():
     assert best_to_ticks("0") == EMPTY_BID_TICKS == 0
-    assert best_to_ticks("1") == EMPTY_ASK_TICKS == 1000
-    assert best_to_ticks("1.00") == 1000
-    assert best_to_ticks(".5") == 500
-    for bad in ("1.5", "-0.001", "x", "0.0001"):
+    assert best_to_ticks("1") == EMPTY_ASK_TICKS == 10000
+    assert best_to_ticks("1.00") == 10000
+    assert best_to_ticks(".5") == 5000
+    assert best_to_ticks("0.9995") == 9995
+    for bad in ("1.5", "-0.001", "x", "0.00001", "0_5"):
         with pytest.raises(InvalidValue):
             best_to_ticks(bad)
+
+
+@pytest.mark.parametrize(("text", "ticks"), [("0.1", 1000), ("0.01", 100), ("0.001", 10), ("0.0001", 1)])
+def test_tick_sizes_read_into_ticks(text, ticks):
+    assert tick_to_ticks(text) == ticks
+
+
+@pytest.mark.parametrize("text", ["1", "0", "0.00005", "0.01_", "x", None])
+def test_bad_tick_sizes_are_rejected(text):
+    with pytest.raises(InvalidValue, match="tick size"):
+        tick_to_ticks(text)
 
 
 def test_every_tick_round_trips_through_its_canonical_string():
@@ -118,6 +140,12 @@ def test_sizes(text, size):
         "Infinity",
         "abc",
         "",
+        "1_000",
+        " 5",
+        "5 ",
+        "1 000",
+        "\u0663",  # Arabic-Indic three
+        "0x10",
         None,
         True,
         [],

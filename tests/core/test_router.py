@@ -94,7 +94,7 @@ def test_trades_tick_sizes_and_other_events_are_recorded_without_touching_levels
     before = router.export()
     trade = LastTradePriceMessage("a", "m", 5, 600, 3.0, "BUY")
     router.apply(trade)
-    router.apply(TickSizeChangeMessage("a", "m", 6, "0.01", "0.001"))
+    router.apply(TickSizeChangeMessage("a", "m", 6, 100, 10))
     router.apply(OtherMessage("best_bid_ask", "a"))
     router.apply(OtherMessage("new_market"))
     router.apply(OtherMessage("best_bid_ask", "a"))
@@ -102,10 +102,62 @@ def test_trades_tick_sizes_and_other_events_are_recorded_without_touching_levels
     assert router.export() == before
     assert router.assets() == ["a"]
     assert router.last_trades["a"] == trade
-    assert router.tick_sizes == {"a": "0.001"}
+    assert router.tick_sizes == {"a": 10}
     stats = router.stats()
     assert (stats.trades, stats.tick_size_changes) == (2, 1)
     assert stats.other == {"best_bid_ask": 2, "new_market": 1}
+
+
+def test_a_market_tick_from_its_book_and_tick_size_changes_finer_and_coarser():
+    router = MessageRouter()
+    book = BookMessage("a", "m", 0, (PriceLevel(4800, 1.0),), (PriceLevel(5200, 1.0),), tick_size=100)
+    router.apply(book)
+    assert router.get("a").tick == 100
+    router.apply(_changes(("a", "BUY", 4810, 2.0)))  # 0.481 on a 0.01 grid: applied, counted
+    assert router.stats().off_grid == 1
+    router.apply(TickSizeChangeMessage("a", "m", 1, 100, 10))  # finer
+    router.apply(_changes(("a", "BUY", 4820, 2.0), ("a", "BUY", 4810, 3.0)))
+    assert router.stats().off_grid == 1  # both on the 0.001 grid now
+    router.apply(TickSizeChangeMessage("a", "m", 2, 10, 1))  # finest
+    router.apply(_changes(("a", "SELL", 5199, 1.0)))
+    assert router.stats().off_grid == 1
+    router.apply(TickSizeChangeMessage("a", "m", 3, 1, 100))  # back to coarse: old fine levels stay
+    router.apply(_changes(("a", "SELL", 5199, 0.0), ("a", "BUY", 4820, 4.0)))
+    stats = router.stats()
+    assert (stats.off_grid, stats.tick_size_changes) == (3, 3)
+    assert router.export()["a"] == {
+        "bids": [["0.482", 4.0], ["0.481", 3.0], ["0.48", 1.0]],
+        "asks": [["0.52", 1.0]],
+    }
+
+
+def test_a_tick_size_before_any_book_applies_to_the_book_made_later():
+    router = MessageRouter()
+    router.apply(TickSizeChangeMessage("a", "m", 0, 100, 1000))
+    assert router.assets() == []  # a tick size makes no book
+    router.apply(_changes(("a", "BUY", 4000, 1.0), ("a", "BUY", 4500, 1.0)))
+    assert (router.get("a").tick, router.stats().off_grid) == (1000, 1)
+
+
+def test_off_grid_snapshot_levels_are_counted_and_kept():
+    router = MessageRouter()
+    levels = (PriceLevel(4800, 1.0), PriceLevel(4795, 1.0))
+    router.apply(BookMessage("a", "m", 0, levels, (), tick_size=100))
+    assert router.stats().off_grid == 1
+    assert router.export()["a"]["bids"] == [["0.48", 1.0], ["0.4795", 1.0]]
+
+
+def test_a_book_that_ends_a_message_crossed_is_counted_and_the_run_goes_on():
+    router = MessageRouter()
+    router.apply(_snapshot("a", [(4800, 1.0)], [(5200, 1.0)]))
+    router.apply(_changes(("a", "BUY", 5200, 1.0), ("a", "SELL", 5300, 1.0)))  # ends crossed
+    router.apply(_changes(("a", "BUY", 5300, 1.0), ("a", "BUY", 5300, 0.0)))  # crossed mid-message only ... still
+    assert router.stats().crossed == 2
+    router.apply(_changes(("a", "BUY", 5200, 0.0)))  # uncrossed
+    assert router.stats().crossed == 2
+    router.apply(_snapshot("a", [(5000, 1.0)], [(4900, 1.0)]))  # a crossed snapshot
+    assert router.stats().crossed == 3
+    assert router.export()["a"] == {"bids": [["0.5", 1.0]], "asks": [["0.49", 1.0]]}
 
 
 def test_apply_refuses_what_is_not_a_message():
@@ -162,7 +214,7 @@ def test_export_and_digest_are_canonical_and_stable():
     def build(order):
         router = MessageRouter()
         for asset in order:
-            router.apply(_snapshot(asset, [(500, 1.0), (480, 2.0)], [(510, 1.5)]))
+            router.apply(_snapshot(asset, [(5000, 1.0), (4800, 2.0)], [(5100, 1.5)]))
         return router.export()
 
     forward, backward = build(["a", "b", "c"]), build(["c", "b", "a"])

@@ -134,8 +134,8 @@ def test_no_book_mirrors_its_yes_book():
         yes, no = router.get(yes_id), router.get(no_id)
         yes_bids, yes_asks = yes.depth(1000)
         no_bids, no_asks = no.depth(1000)
-        assert no_bids == [(1000 - p, s) for p, s in yes_asks]
-        assert no_asks == [(1000 - p, s) for p, s in yes_bids]
+        assert no_bids == [(10000 - p, s) for p, s in yes_asks]
+        assert no_asks == [(10000 - p, s) for p, s in yes_bids]
         yes.check()
         no.check()
 
