@@ -61,7 +61,7 @@ def _ladder(asset: str, per_side: int, size: float = 1.0) -> StateMachine:
     )
 
 
-_sides = st.dictionaries(st.integers(1, 999), st.floats(0.01, 1e9, allow_nan=False), max_size=120)
+_sides = st.dictionaries(st.integers(1, 9999), st.floats(0.01, 1e9, allow_nan=False), max_size=120)
 
 
 # ---------------------------------------------------------------- round trip
@@ -143,6 +143,17 @@ def test_touched_assets_are_the_books_a_batch_changed():
     assert touched_assets(messages) == {"a", "b", "c"}
 
 
+def test_a_reader_says_when_the_book_never_had_a_snapshot(prefix):
+    orphan = StateMachine("orphan")
+    orphan.apply_change("BUY", 9995, 1.0)  # updates only: no ``book`` message yet
+    with BookStore(prefix) as store, BookReader(prefix) as reader:
+        store.publish(orphan)
+        store.publish(_book("whole", {4800: 1.0}, {5200: 2.0}))
+        assert reader.read("orphan").view().has_snapshot is False
+        assert reader.read("whole").view().has_snapshot is True
+        assert reader.read("orphan").export() == {"bids": [["0.9995", 1.0]], "asks": []}
+
+
 # ---------------------------------------------------------------- growth
 
 
@@ -156,7 +167,7 @@ def test_a_growing_book_moves_and_cached_readers_follow(prefix):
         assert store.stats().moves == 3  # 32 -> 128 -> 512 -> 2048 levels
         assert reader.stats().relocations == 3
         with pytest.raises(ValueError, match="exceeds the largest slot"):
-            store.publish_columns("b", list(range(1100)), [1.0] * 1100, list(range(1100)), [1.0] * 1100)
+            store.publish_columns("b", list(range(17000)), [1.0] * 17000, list(range(17000)), [1.0] * 17000)
         with pytest.raises(ValueError, match="u16"):
             store.publish_columns("c", [-1], [1.0], [], [])
         assert reader.assets() == ["a"]  # neither b nor c got an entry

@@ -149,7 +149,7 @@ def class_for(levels: int) -> int:
 
 @lru_cache(maxsize=4096)
 def _columns_struct(levels: int) -> struct.Struct:
-    # One compiled format per level count (at most 2048 of them): packing
+    # One compiled format per level count (the commonest 4096 kept): packing
     # all columns in one call is about 3x faster than building arrays.
     return struct.Struct(f"<{levels}H{-2 * levels % 8}x{levels}d")
 
