@@ -116,7 +116,9 @@ VALID_LINES = {
     7: [PriceChangeMessage(M1, T0 + 6, (PriceChange("1002", "BUY", 4700, 0.0),))],
     8: [
         PriceChangeMessage(
-            M3, T0 + 7, (PriceChange("1003", "BUY", 4800, 0.0), PriceChange("1003", "BUY", 4700, 0.0, 0, 5000))
+            M3,
+            T0 + 7,
+            (PriceChange("1003", "BUY", 4800, 0.0), PriceChange("1003", "BUY", 4700, 0.0, 0, 5000)),
         )
     ],
     9: [PriceChangeMessage(M3, T0 + 8, (PriceChange("1003", "SELL", 5000, 0.0, 0, 10000),))],
@@ -448,15 +450,21 @@ _CHANGE = (
     ("text", "phrase"),
     [
         pytest.param(_CHANGE.format(price="0.4_8", size="1"), "price is not a number", id="price-underscore"),
-        pytest.param(_CHANGE.format(price="0.48", size="1_000"), "size is not a number", id="size-underscore"),
+        pytest.param(
+            _CHANGE.format(price="0.48", size="1_000"), "size is not a number", id="size-underscore"
+        ),
         pytest.param(_CHANGE.format(price="0.48", size=" 5"), "size is not a number", id="size-space-before"),
         pytest.param(_CHANGE.format(price="0.48", size="5 "), "size is not a number", id="size-space-after"),
         pytest.param(_CHANGE.format(price="0.48 ", size="5"), "price is not a number", id="price-space"),
-        pytest.param(_CHANGE.format(price="0.\u0664\u0668", size="5"), "price is not a number", id="price-arabic"),
+        pytest.param(
+            _CHANGE.format(price="0.\u0664\u0668", size="5"), "price is not a number", id="price-arabic"
+        ),
         pytest.param(_CHANGE.format(price="0.48", size="\u0665"), "size is not a number", id="size-arabic"),
         pytest.param(_BOOK.format(ts="true", bids=""), "timestamp", id="timestamp-bool"),
         pytest.param(_BOOK.format(ts="1760000000000.5", bids=""), "timestamp", id="timestamp-fraction"),
-        pytest.param(_BOOK.format(ts='"1760000000000.5"', bids=""), "timestamp", id="timestamp-fraction-text"),
+        pytest.param(
+            _BOOK.format(ts='"1760000000000.5"', bids=""), "timestamp", id="timestamp-fraction-text"
+        ),
         pytest.param(_BOOK.format(ts='"1_760"', bids=""), "timestamp", id="timestamp-underscore"),
         pytest.param(_BOOK.format(ts='" 1760"', bids=""), "timestamp", id="timestamp-space"),
         pytest.param(_BOOK.format(ts='"\u0661\u0667"', bids=""), "timestamp", id="timestamp-arabic"),

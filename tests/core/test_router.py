@@ -151,7 +151,9 @@ def test_a_book_that_ends_a_message_crossed_is_counted_and_the_run_goes_on():
     router = MessageRouter()
     router.apply(_snapshot("a", [(4800, 1.0)], [(5200, 1.0)]))
     router.apply(_changes(("a", "BUY", 5200, 1.0), ("a", "SELL", 5300, 1.0)))  # ends crossed
-    router.apply(_changes(("a", "BUY", 5300, 1.0), ("a", "BUY", 5300, 0.0)))  # crossed mid-message only ... still
+    router.apply(
+        _changes(("a", "BUY", 5300, 1.0), ("a", "BUY", 5300, 0.0))
+    )  # crossed mid-message only ... still
     assert router.stats().crossed == 2
     router.apply(_changes(("a", "BUY", 5200, 0.0)))  # uncrossed
     assert router.stats().crossed == 2

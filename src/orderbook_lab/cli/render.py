@@ -65,6 +65,10 @@ def results_table(runs: Sequence[tuple[RunConfig, RunStats]], title: str) -> Tab
         row("schedule lag max (ms)", [_num(s.schedule_lag_ms.max) for s in stats])
     if any(s.router.best_mismatches for s in stats):
         row("best bid/ask mismatches", [_int(s.router.best_mismatches) for s in stats])
+    if any(s.router.off_grid for s in stats):  # applied: the exchange is the authority on its grid
+        row("prices off the tick grid", [_int(s.router.off_grid) for s in stats])
+    if any(s.router.crossed for s in stats):
+        row("books left crossed", [_int(s.router.crossed) for s in stats])
     _worker_rows(row, stats)
     row("books", [_int(s.books) for s in stats])
     row("books digest", [s.digest[:12] for s in stats])
