@@ -148,7 +148,9 @@ class BookComparison(RuleBasedStateMachine):
             "asks": [[ticks_to_price(p), s] for p, s in asks],
         }
         view = book.snapshot(3)
-        assert view == BookView("asset", bid, ask, book.spread(), book.mid(), *model.depth(3), book.has_snapshot)
+        assert view == BookView(
+            "asset", bid, ask, book.spread(), book.mid(), *model.depth(3), book.has_snapshot
+        )
         assert (book.snapshots, book.absent_removals) == (model.snapshots, model.absent_removals)
         assert (book.best_checks, book.best_mismatches) == (model.best_checks, model.best_mismatches)
         assert book.crossed == model.crossed
