@@ -14,9 +14,11 @@ process of its own (see ``_runner``):
 * ``sortedlist`` (experiment 1.5 only): an earlier book of this project,
   a dict plus a ``sortedcontainers.SortedList`` of prices.
 
-The streams (``STREAMS``), both with books of tens to a few hundred levels
-a side, mostly size changes near the top, some new levels and removals (a
-rare one of a level that is not there), and now and then a full snapshot:
+The streams (``STREAMS``) are alike in shape: 16 books of tens of levels
+a side (up to about 300 in ``mixed``, 115 in ``fine``), mostly size
+changes near the top, some new levels and removals (now and then of a
+level that is not there), and 0.5% full snapshots. They differ in where
+the prices lie:
 
 ``mixed``
     markets quoted around the middle of (0, 1): half the books on the 0.01
@@ -48,9 +50,12 @@ Figures per contender and stream:
 ``us_per_depth10``
     the top 10 levels of both sides of a settled book, best-first.
 ``bytes_per_book``
-    the memory one book keeps when it holds exactly 50 levels a side (see
-    ``measure_memory`` for what is counted): the same book for every
-    contender, built from one snapshot on the stream's grid.
+    the memory one book keeps when it holds exactly 50 levels a side,
+    built from one snapshot on the stream's grid (``memory_snapshot``:
+    0.0001 for ``fine``; 0.001 for ``mixed``, since the 0.01 grid has only
+    99 prices), the same book for every contender, measured in a fresh
+    worker per contender and stream. ``measure_memory`` says what is
+    counted and what is not; the table shows KiB.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ Quick = Annotated[
 ]
 
 
-_BOOK_TABLE_WIDTH = 114
+_BOOK_TABLE_WIDTH = 110
 """The book tables' natural width: printed whole even where the console
 reports 80 columns (pipes, CI logs), rather than with truncated headers."""
 
@@ -108,9 +108,10 @@ def book(json_out: opt.JsonOut = None, quick: Quick = False) -> None:
     every change); the C extension sorts lazily at that read. "vs
     order-book" divides by the C extension's update on the same stream.
     "change + read" is the same without the snapshots' share; "snapshot" is
-    one snapshot. memory = what one book of 50 levels a side keeps, on the
-    stream's grid, counted by tracemalloc in a fresh worker; the price and
-    size objects the caller hands in are not counted, for any contender.
+    one snapshot. memory = what one book of 50 levels a side keeps (on the
+    0.0001 grid for "fine", the 0.001 grid for "mixed": the 0.01 grid has
+    only 99 prices), counted by tracemalloc in a fresh worker; the price
+    and size objects the caller hands in are not counted, for any contender.
     """
     err.print(f"[bold]bench book[/bold]{' (quick)' if quick else ''}", highlight=False)
     report = book_bench.run_book_bench(quick=quick, progress=_progress)
