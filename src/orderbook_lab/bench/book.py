@@ -74,7 +74,7 @@ from itertools import islice
 from typing import Any
 
 from ..core.messages import PriceLevel
-from ..core.prices import TICKS_PER_UNIT
+from ..core.prices import TICKS_PER_UNIT, ticks_to_price
 from ._runner import Timing, median, rotated, run_worker
 
 __all__ = [
@@ -86,6 +86,7 @@ __all__ = [
     "BookResult",
     "BookReport",
     "book_memory_bytes",
+    "describe_memory_book",
     "level_stream",
     "memory_snapshot",
     "run_book_bench",
@@ -861,7 +862,7 @@ class BookReport:
             },
             "memory": {
                 "levels_per_side": MEMORY_LEVELS,
-                "books": {kind: _memory_book_text(kind) for kind in (s.kind for s in self.streams)},
+                "books": {kind: describe_memory_book(kind) for kind in (s.kind for s in self.streams)},
                 "tool": "tracemalloc, in a fresh worker per contender and stream",
                 "counts": "what the book allocates and keeps; not the price and size objects the caller hands in",
             },
@@ -874,17 +875,17 @@ class BookReport:
         }
 
 
-def _memory_book_text(kind: str) -> str:
-    """E.g. "0.001 grid, bids 0.451-0.5, asks 0.501-0.55"."""
-    from ..core.prices import ticks_to_price
+def describe_memory_book(kind: str) -> str:
+    """Where the memory book of stream ``kind`` lies.
 
+    >>> describe_memory_book("mixed")
+    '0.001 grid, bids 0.451-0.5, asks 0.501-0.55'
+    """
     tick, _ = _MEMORY_GRID[kind]
     _, _, bids, asks = memory_snapshot(kind)
-    span = "{}-{}".format
-    return (
-        f"{ticks_to_price(tick)} grid, bids {span(ticks_to_price(bids[0][0]), ticks_to_price(bids[-1][0]))}, "
-        f"asks {span(ticks_to_price(asks[0][0]), ticks_to_price(asks[-1][0]))}"
-    )
+    bid_span = f"{ticks_to_price(bids[0][0])}-{ticks_to_price(bids[-1][0])}"
+    ask_span = f"{ticks_to_price(asks[0][0])}-{ticks_to_price(asks[-1][0])}"
+    return f"{ticks_to_price(tick)} grid, bids {bid_span}, asks {ask_span}"
 
 
 def run_book_bench(

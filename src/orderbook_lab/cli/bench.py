@@ -53,7 +53,7 @@ def book_tables(report: book_bench.BookReport, command: str) -> list[Table]:
     divides by ``order-book`` on the same stream."""
     tables = []
     for number, stream in enumerate(report.streams, start=1):
-        memory_book = book_bench._memory_book_text(stream.kind)
+        memory_book = book_bench.describe_memory_book(stream.kind)
         caption = f"memory: one book of {book_bench.MEMORY_LEVELS} levels a side ({memory_book}), tracemalloc"
         if number == len(report.streams):
             samples = report.timing.repeats * report.timing.processes
