@@ -721,8 +721,10 @@ def measure_memory(contender: str, kind: str, copies: int = 16) -> dict[str, Any
     snapshot's level tuples and the asset id. They exist before tracing
     starts: in a live process they are the parser's, and shared (the
     parser memoises price ints; one price object serves every book that
-    rests a level there). Charging them to the book would add about 5 KiB
-    to every contender (an int tick is 28 bytes, a float 24, 200 of them).
+    rests a level there). Charged to the book, the 200 of them would add
+    5,200 bytes with int ticks (28 bytes each, sizes 24) and 4,800 with
+    float prices (24 each): the same objects for every contender, so none
+    is charged.
     Nor what a process spends once, or on its first few books only (type
     caches, first use of a module, per-class state CPython settles while
     the first instances are made: ``sortedcontainers``' first five books
