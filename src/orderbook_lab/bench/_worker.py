@@ -16,6 +16,10 @@ def main(argv: list[str]) -> int:
         from .book import measure
 
         answer = measure(args["contender"], args["stream"], args["timing"])
+    elif bench == "book-memory":
+        from .book import measure_memory
+
+        answer = measure_memory(args["contender"], args["kind"])
     elif bench == "codec":
         from .codec import measure
 

@@ -31,8 +31,8 @@ Quick = Annotated[
 ]
 
 
-_BOOK_TABLE_WIDTH = 104
-"""The book table's natural width: printed whole even where the console
+_BOOK_TABLE_WIDTH = 110
+"""The book tables' natural width: printed whole even where the console
 reports 80 columns (pipes, CI logs), rather than with truncated headers."""
 
 
@@ -48,51 +48,70 @@ def _ns(x: float) -> str:
     return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
 
 
-def book_table(report: book_bench.BookReport, command: str) -> Table:
-    """One row per contender; the ratio column divides by ``order-book``."""
-    table = Table(
-        title=f"bench book: {report.stream.describe()}",
-        title_justify="left",
-        header_style="bold",
-        caption=_footer(
-            report.python, report.machine, command, report.timing.repeats * report.timing.processes
-        ),
-        caption_justify="left",
-    )
-    table.add_column("contender", no_wrap=True)
-    for column in (
-        "update\n(ns)",
-        "vs\norder-book",
-        "change\n+ read (ns)",
-        "snapshot\n(µs)",
-        "write\nonly (ns)",
-        "best bid\n+ ask (ns)",
-        "depth(10)\n(µs)",
-    ):
-        table.add_column(column, justify="right", no_wrap=True)
-    for r in report.results:
-        ratio = "-" if r.vs_reference is None else f"{r.vs_reference:.2f}x"
-        table.add_row(
-            r.name,
-            _ns(r.ns_per_update),
-            ratio,
-            _ns(r.ns_per_change),
-            f"{r.us_per_snapshot:.1f}",
-            _ns(r.ns_per_write),
-            _ns(r.ns_per_best),
-            f"{r.us_per_depth10:.2f}",
+def book_tables(report: book_bench.BookReport, command: str) -> list[Table]:
+    """One table per stream, one row per contender; the ratio column
+    divides by ``order-book`` on the same stream."""
+    tables = []
+    for number, stream in enumerate(report.streams, start=1):
+        memory_book = book_bench.describe_memory_book(stream.kind)
+        caption = f"memory: one book of {book_bench.MEMORY_LEVELS} levels a side ({memory_book}), tracemalloc"
+        if number == len(report.streams):
+            samples = report.timing.repeats * report.timing.processes
+            caption += "\n" + _footer(report.python, report.machine, command, samples)
+        table = Table(
+            title=f"bench book, {stream.kind} stream: {stream.describe()}",
+            title_justify="left",
+            header_style="bold",
+            caption=caption,
+            caption_justify="left",
         )
-    return table
+        table.add_column("contender", no_wrap=True)
+        for column in (
+            "update\n(ns)",
+            "vs\norder-book",
+            "change\n+ read (ns)",
+            "snapshot\n(µs)",
+            "write\nonly (ns)",
+            "best bid\n+ ask (ns)",
+            "depth(10)\n(µs)",
+            "memory\n(KiB)",
+        ):
+            table.add_column(column, justify="right", no_wrap=True)
+        for r in report.results_for(stream.kind):
+            ratio = "-" if r.vs_reference is None else f"{r.vs_reference:.2f}x"
+            table.add_row(
+                r.name,
+                _ns(r.ns_per_update),
+                ratio,
+                _ns(r.ns_per_change),
+                f"{r.us_per_snapshot:.1f}",
+                _ns(r.ns_per_write),
+                _ns(r.ns_per_best),
+                f"{r.us_per_depth10:.2f}",
+                f"{r.bytes_per_book / 1024:.2f}",
+            )
+        tables.append(table)
+    return tables
 
 
 @bench_app.command("book")
 def book(json_out: opt.JsonOut = None, quick: Quick = False) -> None:
-    """The order book against a naive SortedDict and the order-book C extension.
+    """The order book against a naive SortedDict and the order-book C extension, on two streams.
+
+    Streams: "mixed" has markets near the middle of (0, 1) on the 0.01 and
+    0.001 ticks; "fine" has markets on the 0.0001 tick, priced near 0 or 1
+    (0.0001-0.05, 0.95-0.9999), where neighbouring levels are one tick
+    apart. Each contender runs each stream in fresh worker processes.
 
     update = one feed operation (a level change, or now and then a full
     snapshot), then a read of the best bid and ask (the feed sends them with
-    every change); the C extension sorts lazily at that read. "change + read"
-    is the same without the snapshots' share; "snapshot" is one snapshot.
+    every change); the C extension sorts lazily at that read. "vs
+    order-book" divides by the C extension's update on the same stream.
+    "change + read" is the same without the snapshots' share; "snapshot" is
+    one snapshot. memory = what one book of 50 levels a side keeps (on the
+    0.0001 grid for "fine", the 0.001 grid for "mixed": the 0.01 grid has
+    only 99 prices), counted by tracemalloc in a fresh worker; the price
+    and size objects the caller hands in are not counted, for any contender.
     """
     err.print(f"[bold]bench book[/bold]{' (quick)' if quick else ''}", highlight=False)
     report = book_bench.run_book_bench(quick=quick, progress=_progress)
@@ -100,9 +119,17 @@ def book(json_out: opt.JsonOut = None, quick: Quick = False) -> None:
         err.print(f"skipped {name}: {reason}", highlight=False)
     command = "orderbook-lab bench book" + (" --quick" if quick else "")
     # A console of its own: Console.print caps ``width`` at the console's.
-    Console(width=max(out.width, _BOOK_TABLE_WIDTH)).print(book_table(report, command))
-    if not report.same_books:
-        err.print("[red]warning:[/red] the contenders ended with different books", highlight=False)
+    console = Console(width=max(out.width, _BOOK_TABLE_WIDTH))
+    for number, table in enumerate(book_tables(report, command)):
+        if number:
+            console.print()
+        console.print(table)
+    for kind, same in report.same_books_by_stream.items():
+        if not same:
+            err.print(
+                f"[red]warning:[/red] the contenders ended with different books on the {kind} stream",
+                highlight=False,
+            )
     _write_json(json_out, report.as_dict())
 
 

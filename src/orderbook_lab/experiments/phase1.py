@@ -171,15 +171,15 @@ def book_structures(quick: bool, progress: Progress) -> Report:
     plus a plain sorted ``list``, cached best level), each in a fresh worker
     process; and the memory one book keeps. "update" is a level change plus
     a read of the best bid and ask, as the feed sends them."""
-    from ..bench.book import BookStream, book_memory_bytes, missing_reason, run_book_bench
+    from ..bench.book import MEMORY_LEVELS, BookStream, missing_reason, run_book_bench
 
     names = ["sorteddict", "sortedlist", "orderbook-lab"]
     if missing_reason("order-book") is None:
         names.append("order-book")  # the C extension, as an anchor, when installed
     stream = BookStream(updates=5_000, books=8) if quick else BookStream()
-    bench = run_book_bench(contenders=tuple(names), stream=stream, quick=quick, progress=progress)
+    bench = run_book_bench(contenders=tuple(names), streams=(stream,), quick=quick, progress=progress)
     table = Table(
-        f"Book structures on one stream: {stream.describe()}",
+        f"Book structures on one stream: {stream.describe()}; memory: a book of {MEMORY_LEVELS} levels a side",
         [
             "structure",
             "update (ns)",
@@ -198,8 +198,7 @@ def book_structures(quick: bool, progress: Progress) -> Report:
     }
     ours = bench.result("orderbook-lab")
     for result in bench.results:
-        progress(f"memory of {result.name}")
-        memory = book_memory_bytes(result.name, BookStream(updates=5_000, books=8) if quick else stream)
+        memory = result.bytes_per_book  # measured by the bench, in a fresh worker
         table.add(
             labels[result.name],
             round(result.ns_per_update, 1),
@@ -226,8 +225,8 @@ def book_structures(quick: bool, progress: Progress) -> Report:
     )
     lightest = min((row for row in table.rows if row is not current), key=lambda row: row[5])
     report.findings.append(
-        f"What the current book trades for its speed is memory: {current[5]:.1f} KiB per book (two 1001-slot "
-        f"tables, whatever the depth) against {lightest[5]:.1f} KiB for {lightest[0]}; "
+        f"What the current book trades for its speed is memory: {current[5]:.1f} KiB for a book of "
+        f"{MEMORY_LEVELS} levels a side against {lightest[5]:.1f} KiB for {lightest[0]}; "
         f"for 10,000 books that is {current[5] * 10_000 / 1024:.0f} MiB against {lightest[5] * 10_000 / 1024:.0f} MiB."
     )
     if labels["order-book"] in rows:
