@@ -124,7 +124,9 @@ def test_memory_counts_the_book_not_the_objects_the_caller_hands_in():
         here = {kind: measure_memory(name, kind) for kind in STREAMS}
         assert here["mixed"]["bytes_per_book"] == here["fine"]["bytes_per_book"] > 0
         assert here["mixed"]["levels"] == [[MEMORY_LEVELS, MEMORY_LEVELS]] * len(here["mixed"]["levels"])
-        assert book_memory_bytes(name, "fine") == here["fine"]["bytes_per_book"]
+        # Within a byte a book: a process that has run other tests may hand
+        # one of the sixteen copies a differently sized block.
+        assert book_memory_bytes(name, "fine") == pytest.approx(here["fine"]["bytes_per_book"], abs=2)
 
 
 def test_a_missing_contender_is_skipped_with_a_reason(monkeypatch):

@@ -356,9 +356,8 @@ class _Lab:
         native = []
         for index, is_bid, price, size in ops:
             if is_bid is None:
-                native.append(
-                    (index, None, [PriceLevel(*lv) for lv in price], [PriceLevel(*lv) for lv in size])
-                )
+                # Plain (ticks, size) tuples: what the parser hands a snapshot over as.
+                native.append((index, None, [tuple(lv) for lv in price], [tuple(lv) for lv in size]))
             else:
                 native.append((index, "BUY" if is_bid else "SELL", price, size))
         return native

@@ -54,7 +54,6 @@ from .messages import (
     OtherMessage,
     PriceChange,
     PriceChangeMessage,
-    PriceLevel,
     TickSizeChangeMessage,
 )
 from .prices import InvalidValue, best_to_ticks, parse_size, price_to_ticks, tick_to_ticks
@@ -180,7 +179,7 @@ def _side(value: Any) -> str:
     return side
 
 
-def _levels(obj: dict, key: str, old_key: str) -> tuple[PriceLevel, ...]:
+def _levels(obj: dict, key: str, old_key: str) -> tuple[tuple[int, float], ...]:
     raw = obj.get(key, obj.get(old_key))
     if raw is None:
         raise InvalidValue(f"{key} missing")
@@ -190,7 +189,7 @@ def _levels(obj: dict, key: str, old_key: str) -> tuple[PriceLevel, ...]:
     for level in raw:
         if not isinstance(level, dict):
             raise InvalidValue(f"{key} level is not an object: {level!r}")
-        levels.append(PriceLevel(price_to_ticks(level.get("price")), parse_size(level.get("size"))))
+        levels.append((price_to_ticks(level.get("price")), parse_size(level.get("size"))))
     levels = tuple(levels)
     price = _overflowing_price(levels)
     if price is not None:
@@ -198,7 +197,7 @@ def _levels(obj: dict, key: str, old_key: str) -> tuple[PriceLevel, ...]:
     return levels
 
 
-def _overflowing_price(levels: tuple[PriceLevel, ...]) -> int | None:
+def _overflowing_price(levels: tuple[tuple[int, float], ...]) -> int | None:
     """A price whose repeated levels add up to an infinite size (a book adds
     repeated prices up), or ``None``. Sizes are finite and non-negative, so
     while their total is finite no partial sum can overflow: one C-level
@@ -362,7 +361,7 @@ def _learn_best(value: Any) -> int | None:
     return _learn(value, best_to_ticks, _BEST_TICKS)
 
 
-def _fast_levels(raw: Any) -> tuple[PriceLevel, ...] | None:
+def _fast_levels(raw: Any) -> tuple[tuple[int, float], ...] | None:
     if type(raw) is not list:
         return None
     prices = _PRICE_TICKS
@@ -382,7 +381,7 @@ def _fast_levels(raw: Any) -> tuple[PriceLevel, ...] | None:
         size = float(size)  # ValueError for "" or "1.2.3": the full builder words it
         if size == _INF:
             return None
-        append(_new_tuple(PriceLevel, (price, size)))
+        append((price, size))
     levels = tuple(levels)
     if _overflowing_price(levels) is not None:
         return None
@@ -674,12 +673,12 @@ def _from_wire_rare(wire: _WireTrade | _WireTickSize) -> Message:
     )
 
 
-def _wire_levels(levels: list[_WireLevel]) -> tuple[PriceLevel, ...]:
+def _wire_levels(levels: list[_WireLevel]) -> tuple[tuple[int, float], ...]:
     prices = _PRICE_TICKS
     try:
-        built = tuple([_new_tuple(PriceLevel, (prices[lv.price], lv.size or 0.0)) for lv in levels])
+        built = tuple([(prices[lv.price], lv.size or 0.0) for lv in levels])
     except KeyError:
-        built = tuple([_new_tuple(PriceLevel, (_wire_ticks(lv.price), lv.size or 0.0)) for lv in levels])
+        built = tuple([(_wire_ticks(lv.price), lv.size or 0.0) for lv in levels])
     if _overflowing_price(built) is not None:
         raise _Fallback
     return built
