@@ -11,8 +11,12 @@ process of its own (see ``_runner``):
   ``sortedcontainers.SortedDict`` per side keyed by float prices;
 * ``order-book``: the ``order-book`` C extension (the book behind the
   cryptofeed feed handler), float keys; skipped when not installed;
-* ``sortedlist`` (experiment 1.5 only): an earlier book of this project,
-  a dict plus a ``sortedcontainers.SortedList`` of prices.
+* ``sortedlist`` (experiment 1.5 only): this project's first book, a
+  dict plus a ``sortedcontainers.SortedList`` of prices;
+* ``ticktable`` (experiment 1.5 only): its second, from the days of 0.001
+  ticks: per side a ``list`` of sizes indexed by the price in ticks (no
+  hashing) plus the sorted prices, best level cached; at 0.0001 ticks a
+  side needs 10,001 slots.
 
 The streams (``STREAMS``) are alike in shape: 16 books of tens of levels
 a side (up to about 300 in ``mixed``, 115 in ``fine``), mostly size
@@ -92,7 +96,7 @@ __all__ = [
     "run_book_bench",
 ]
 
-BOOK_CONTENDERS = ("orderbook-lab", "sorteddict", "order-book", "sortedlist")
+BOOK_CONTENDERS = ("orderbook-lab", "sorteddict", "order-book", "sortedlist", "ticktable")
 DEFAULT_CONTENDERS = ("orderbook-lab", "sorteddict", "order-book")
 REFERENCE = "order-book"
 """The contender the ratio column divides by (when it ran)."""
@@ -478,6 +482,89 @@ class _SortedList(_Lab):
         return [_SortedListBook() for _ in range(count)]
 
 
+_TABLE_SLOTS = TICKS_PER_UNIT + 1
+_EMPTY_TABLE = [0.0] * _TABLE_SLOTS
+
+
+class _TickTableBook:
+    """The project's second book: per side a direct-address table of sizes
+    (index = price in ticks, 0.0 = no level), the sorted prices present,
+    and the best level cached until a change at or beyond it. The fastest
+    write Python offers (an index, no hash), paid for with a slot for every
+    tick of (0, 1) whatever the book holds."""
+
+    __slots__ = ("bid_sizes", "ask_sizes", "bid_prices", "ask_prices", "bid_top", "ask_top")
+
+    def __init__(self) -> None:
+        self.bid_sizes, self.ask_sizes = _EMPTY_TABLE.copy(), _EMPTY_TABLE.copy()
+        self.bid_prices: list[int] = []  # ascending: the best bid is last
+        self.ask_prices: list[int] = []  # ascending: the best ask is first
+        self.bid_top = self.ask_top = None
+
+    def apply_snapshot(self, bids: list, asks: list) -> None:
+        self.bid_prices = self._refill(self.bid_sizes, self.bid_prices, bids)
+        self.ask_prices = self._refill(self.ask_sizes, self.ask_prices, asks)
+        self.bid_top = self.ask_top = None
+
+    @staticmethod
+    def _refill(sizes: list[float], old: list[int], levels: list) -> list[int]:
+        if old:  # clear the old span in one slice copy
+            sizes[old[0] : old[-1] + 1] = _EMPTY_TABLE[old[0] : old[-1] + 1]
+        for price, size in levels:
+            sizes[price] += size
+        return sorted({price for price, _ in levels if sizes[price]})
+
+    def apply_change(self, side: str, price: int, size: float) -> bool:
+        if side == "BUY":
+            sizes, prices = self.bid_sizes, self.bid_prices
+            if self.bid_top is not None and price >= self.bid_top[0]:
+                self.bid_top = None
+        else:
+            sizes, prices = self.ask_sizes, self.ask_prices
+            if self.ask_top is not None and price <= self.ask_top[0]:
+                self.ask_top = None
+        if size > 0.0:
+            if not sizes[price]:
+                bisect.insort(prices, price)
+            sizes[price] = size
+            return True
+        if sizes[price]:
+            sizes[price] = 0.0
+            del prices[bisect.bisect_left(prices, price)]
+            return True
+        return False
+
+    def best_bid(self):
+        if self.bid_top is None and self.bid_prices:
+            price = self.bid_prices[-1]
+            self.bid_top = PriceLevel(price, self.bid_sizes[price])
+        return self.bid_top
+
+    def best_ask(self):
+        if self.ask_top is None and self.ask_prices:
+            price = self.ask_prices[0]
+            self.ask_top = PriceLevel(price, self.ask_sizes[price])
+        return self.ask_top
+
+    def depth(self, n: int) -> tuple[list, list]:
+        bid_sizes, ask_sizes = self.bid_sizes, self.ask_sizes
+        return (
+            [PriceLevel(p, bid_sizes[p]) for p in self.bid_prices[: -n - 1 : -1]],
+            [PriceLevel(p, ask_sizes[p]) for p in self.ask_prices[:n]],
+        )
+
+    def levels(self) -> tuple[int, int]:
+        return len(self.bid_prices), len(self.ask_prices)
+
+
+class _TickTable(_Lab):
+    name = "ticktable"
+
+    @staticmethod
+    def new_books(count: int) -> list:
+        return [_TickTableBook() for _ in range(count)]
+
+
 _UNIT = float(TICKS_PER_UNIT)
 
 
@@ -606,7 +693,7 @@ class _OrderBookC:
         return out
 
 
-_IMPLEMENTATIONS = {c.name: c for c in (_Lab, _SortedDict, _OrderBookC, _SortedList)}
+_IMPLEMENTATIONS = {c.name: c for c in (_Lab, _SortedDict, _OrderBookC, _SortedList, _TickTable)}
 
 
 def missing_reason(name: str) -> str | None:
