@@ -36,7 +36,7 @@ from orderbook_lab.core.messages import (
     PriceLevel,
     TickSizeChangeMessage,
 )
-from orderbook_lab.core.parser import Rejection, parse_line, parse_object
+from orderbook_lab.core.parser import Rejection, parse_line, parse_line_msgspec, parse_object
 
 M1 = "0x5f65177b394277fd294cd75650044e32ba009a95022d88a0c1d565897d72f8f1"
 M2 = "0xb1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2"
@@ -160,6 +160,28 @@ def test_bytes_parse_like_text(valid_lines):
         assert parse_line(text.encode(), line_no) == VALID_LINES[line_no]
 
 
+def _book_bytes(asset_id: bytes) -> bytes:
+    return (
+        b'{"event_type":"book","asset_id":"' + asset_id + b'","market":"m","timestamp":"1",'
+        b'"bids":[{"price":"0.4","size":"10"}],"asks":[]}'
+    )
+
+
+@pytest.mark.parametrize("parse", [parse_line, parse_line_msgspec], ids=["stdlib", "msgspec"])
+def test_bytes_that_are_not_utf8_are_rejected_never_repaired(parse):
+    # Decoding with errors="replace" would turn both ids into "a\ufffd", one
+    # book fed by two assets; each line must be one rejection instead.
+    good = parse(_book_bytes(b"a1"), 1)
+    assert [type(m) for m in good] == [BookMessage]
+    for line_no, bad_id in ((2, b"a\xff"), (3, b"a\xfe"), (4, b"\xc3(")):
+        [rejection] = parse(_book_bytes(bad_id), line_no)
+        assert isinstance(rejection, Rejection)
+        assert rejection.line == line_no
+        assert rejection.reason.startswith("not UTF-8: byte 0x")
+    [in_array] = parse(b"[" + _book_bytes(b"\xff") + b"]", 5)
+    assert isinstance(in_array, Rejection) and "not UTF-8" in in_array.reason
+
+
 def test_the_three_price_change_generations_give_the_same_change():
     current = (
         '{"event_type":"price_change","market":"m","price_changes":[{"asset_id":"a","price":"0.4",'
@@ -229,7 +251,7 @@ def test_a_price_change_with_one_bad_entry_is_one_rejection(bad_lines):
         ("", "not JSON"),
         ("not json at all", "not JSON"),
         ('{"event_type": "book"', "not JSON"),
-        (b"\xff\xfe", "not JSON"),
+        (b"\xff\xfe", "not UTF-8"),
         ("null", "not an object: NoneType"),
         ("3.5", "not an object: float"),
         ("true", "not an object: bool"),

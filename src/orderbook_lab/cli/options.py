@@ -97,6 +97,17 @@ Rate = Annotated[
         help="Lines per second on a drift-free schedule; 0 = as fast as possible.",
     ),
 ]
+Speed = Annotated[
+    float,
+    typer.Option(
+        "--speed",
+        min=0.0,
+        rich_help_panel=_STREAM,
+        help="Replay at the recorded pace times this (1 = as recorded, 2 = twice as fast), from the "
+        "receive times of a recording or else the messages' timestamps; 0 = as fast as possible. "
+        "Not with --rate.",
+    ),
+]
 Assets = Annotated[
     int,
     typer.Option(
@@ -216,7 +227,7 @@ JitterMs = Annotated[
         min=0.0,
         rich_help_panel=_ASYNC,
         help="Network jitter: each frame arrives up to this much late, in order, ms "
-        "(paced streams only, --rate > 0).",
+        "(paced streams only: --rate or --speed > 0).",
     ),
 ]
 Burst = Annotated[
@@ -226,7 +237,7 @@ Burst = Annotated[
         min=1,
         rich_help_panel=_ASYNC,
         help="The feed sends this many frames at once, then pauses; same mean rate "
-        "(paced streams only, --rate > 0).",
+        "(paced streams only: --rate or --speed > 0).",
     ),
 ]
 IpcBatch = Annotated[
@@ -299,6 +310,8 @@ class RunOption:
     annotation: Any
     generated_stream_only: bool = False
     """Meaningless for a replayed file (the file is the stream)."""
+    replay_only: bool = False
+    """Meaningful only for a replayed file (it paces the file's own times)."""
     override_default: Any = _UNSET
 
     @property
@@ -316,6 +329,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("messages", Messages, generated_stream_only=True, override_default=None),
     RunOption("duration_s", Duration, generated_stream_only=True),
     RunOption("rate", Rate),
+    RunOption("speed", Speed, replay_only=True),
     RunOption("assets", Assets, generated_stream_only=True),
     RunOption("seed", Seed, generated_stream_only=True),
     RunOption("popularity", Popularity, generated_stream_only=True),
@@ -346,7 +360,10 @@ def with_run_options(*, generated_stream: bool) -> Callable[[Callable], Callable
     receives ``{field: value}`` with enums turned into their values, ready
     for ``RunConfig(**run_fields)``. Typer reads the combined signature.
     """
-    chosen = [o for o in RUN_OPTIONS if generated_stream or not o.generated_stream_only]
+    if generated_stream:
+        chosen = [o for o in RUN_OPTIONS if not o.replay_only]
+    else:
+        chosen = [o for o in RUN_OPTIONS if not o.generated_stream_only]
 
     def decorate(command: Callable) -> Callable:
         signature = inspect.signature(command)
