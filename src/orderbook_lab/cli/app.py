@@ -1,4 +1,5 @@
-"""Commands: run, replay, source, lessons, experiment."""
+"""Commands: run, compare, replay, source, lessons, experiment (record and
+bench live in their own modules, registered at the end)."""
 
 import json
 from dataclasses import replace
@@ -267,7 +268,9 @@ def _root() -> None:
 __all__ = ["app", "PHASES"]
 
 
-# Registered last: the bench commands reuse this module's consoles.
+# Registered last: the bench and record commands reuse this module's consoles.
 from .bench import bench_app  # noqa: E402
+from .record import record  # noqa: E402
 
+app.command()(record)
 app.add_typer(bench_app, name="bench")

@@ -58,6 +58,7 @@ _STREAM = "Stream"
 _WORK = "Work"
 _OUTPUT = "Output"
 _ASYNC = "Async engine (phase 2)"
+_LIVE = "Live feed"
 
 Phase = Annotated[
     int | None,
@@ -295,6 +296,42 @@ BooksOut = Annotated[
         show_default=False,
         dir_okay=False,
     ),
+]
+
+# ------------------------------------------------------------ record
+
+RecordAssets = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--asset",
+        metavar="ID",
+        rich_help_panel=_LIVE,
+        help="Asset (token id) to record; repeat for more. Or use --top.",
+        show_default=False,
+    ),
+]
+Top = Annotated[
+    int | None,
+    typer.Option(
+        "--top",
+        min=1,
+        metavar="N",
+        rich_help_panel=_LIVE,
+        help="Record the N most active markets by 24 h volume (both tokens of each), from the Gamma API.",
+        show_default=False,
+    ),
+]
+RecordOut = Annotated[
+    Path,
+    typer.Option("--out", "-o", dir_okay=False, rich_help_panel=_OUTPUT, help="Recording (JSONL) to write."),
+]
+MarketUrl = Annotated[
+    str,
+    typer.Option("--url", metavar="URL", rich_help_panel=_LIVE, help="Websocket URL of the market channel."),
+]
+GammaUrl = Annotated[
+    str,
+    typer.Option("--gamma-url", metavar="URL", rich_help_panel=_LIVE, help="Gamma API base URL, for --top."),
 ]
 
 
