@@ -217,7 +217,9 @@ class FakeGamma:
                 pass
 
         self._server = ThreadingHTTPServer((HOST, 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-gamma", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="fake-gamma", daemon=True
+        )
 
     @property
     def url(self) -> str:

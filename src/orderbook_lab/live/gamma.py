@@ -94,6 +94,7 @@ def top_markets(gamma_url: str, top: int, *, timeout_s: float = _TIMEOUT_S) -> l
         with urlopen(request, timeout=timeout_s) as response:
             body = response.read(_MAX_BODY_BYTES)
     except HTTPError as error:
+        error.close()  # it holds the response, and with it the socket
         raise GammaError(f"{gamma_url} answered HTTP {error.code} {error.reason}") from None
     except URLError as error:
         raise GammaError(f"cannot reach {gamma_url}: {error.reason}") from None

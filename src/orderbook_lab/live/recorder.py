@@ -108,6 +108,11 @@ class Recorder:
     def assets(self) -> int:
         return sum(len(s) for s in self.shards)
 
+    @property
+    def connections(self) -> tuple[Connection, ...]:
+        """One per shard, once ``run`` has started (their counters are public)."""
+        return tuple(self._connections)
+
     def stop(self) -> None:
         """End the recording (from the event loop's thread, e.g. a signal
         handler installed with ``loop.add_signal_handler``)."""
