@@ -90,15 +90,18 @@ async def _record(
     if top is not None:
         markets = await asyncio.to_thread(top_markets, gamma_url, top)  # urllib blocks: not on the loop
         assets = [token for market in markets for token in market.token_ids]
-        err.print(f"the {len(markets)} most active markets: {len(assets)} assets", highlight=False)
+        err.print(
+            f"the {len(markets)} most active markets: {len(assets)} assets", highlight=False, soft_wrap=True
+        )
     with RecordProgress(err) as progress:
         recorder = Recorder(assets, out_file, config, on_progress=progress)
         with _stop_on_signals(recorder) as interrupted:
-            connections = len(recorder.shards)
+            assets, connections = recorder.assets, len(recorder.shards)
             err.print(
-                f"recording {recorder.assets} assets over {connections} connection{'s' if connections > 1 else ''} "
-                f"to {out_file} (Ctrl-C to stop)",
+                f"recording {assets} asset{'s' if assets > 1 else ''} over {connections} "
+                f"connection{'s' if connections > 1 else ''} to {out_file} (Ctrl-C to stop)",
                 highlight=False,
+                soft_wrap=True,
             )
             try:
                 return await recorder.run(), False
