@@ -120,7 +120,7 @@ def test_record_top_n_records_both_tokens_of_the_most_active_markets(tmp_path):
             async with FakeMarket(lines) as market:
                 args = ["--top", "2", "--gamma-url", gamma.url, "--url", market.url, "--out", str(rec)]
                 async with Record([*args, "--duration", "1"]) as record:
-                    code, out, err = await record.finish()
+                    code, _out, err = await record.finish()
         return gamma, market, code, err
 
     gamma, market, code, err = asyncio.run(scenario())
