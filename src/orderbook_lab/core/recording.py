@@ -106,16 +106,20 @@ def frame_line(recv_ms: float, frame: str | bytes) -> bytes:
     >>> frame_line(2.0, b'[\\n {"a": 1}\\n]\\n')
     b'{"recv_ms":2.0,"frame":[  {"a": 1} ]}\\n'
     """
-    data = frame.encode("utf-8", "backslashreplace") if type(frame) is str else bytes(frame)
+    stamp = _encode(round(recv_ms, 3))
     try:
-        data.decode("utf-8")  # a text frame always is; a binary frame may not be
+        if type(frame) is str:  # a text frame: UTF-8 by the websocket protocol
+            data = frame.encode("utf-8", "backslashreplace")
+        else:  # a binary frame may be anything
+            data = bytes(frame)
+            data.decode("utf-8")
         raw = bytes(_as_raw(data))
     except (UnicodeDecodeError, msgspec.DecodeError):
         text = data.decode("utf-8", "backslashreplace")
-        return b'{"recv_ms":' + _encode(round(recv_ms, 3)) + b',"text":' + _encode(text) + b"}\n"
+        return b'{"recv_ms":' + stamp + b',"text":' + _encode(text) + b"}\n"
     if b"\n" in raw or b"\r" in raw:  # whitespace between tokens: a space keeps the value
         raw = raw.replace(b"\r", b" ").replace(b"\n", b" ")
-    return b'{"recv_ms":' + _encode(round(recv_ms, 3)) + b',"frame":' + raw + b"}\n"
+    return b'{"recv_ms":' + stamp + b',"frame":' + raw + b"}\n"
 
 
 class _Gap(msgspec.Struct, frozen=True):
