@@ -19,7 +19,9 @@ def test_the_record_status_line_shows_the_rate_since_the_last_tick():
     with RecordProgress(console) as progress:
         progress(_stats(100, 1.0))
         progress(_stats(400, 1.5, reconnects=1))  # 300 frames in half a second
-    assert "600.0 frames/s, 400 frames, 4 books, 1 reconnect, 1/1 connections up, 0:00:01" in screen.getvalue()
+    assert (
+        "600.0 frames/s, 400 frames, 4 books, 1 reconnect, 1/1 connections up, 0:00:01" in screen.getvalue()
+    )
 
 
 def test_nothing_is_drawn_when_stderr_is_not_a_terminal():

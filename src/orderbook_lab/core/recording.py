@@ -62,8 +62,10 @@ lookalike asset id.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from math import isfinite
+from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
@@ -219,40 +221,51 @@ class RecordingStats:
 class RecordingReader:
     """The payloads of a recording's lines, in order, one per line.
 
-    Iterating yields, for each line of ``lines`` (raw lines of a file, as
-    bytes): the frame of an envelope, the line itself if it is plain (or an
-    envelope that cannot be read: the parser then says what is wrong with
-    it), and ``b""`` for a blank or gap line, so that line numbers stay the
-    file's. ``timed()`` yields the same payloads with the time each line
-    was received or sent. Either can be iterated once. Cost: a prefix test
-    per line, plus one msgspec decode per envelope line.
+    ``lines`` is a file's path (opened in binary mode when iteration starts,
+    closed when it ends) or any iterable of its raw lines, as bytes.
+    Iterating yields, for each line: the frame of an envelope, the line
+    itself if it is plain (or an envelope that cannot be read: the parser
+    then says what is wrong with it), and ``b""`` for a blank or gap line,
+    so that line numbers stay the file's. ``timed()`` yields the same
+    payloads with the time each line was received or sent. Either can be
+    iterated once. Cost: a prefix test per line (a file's lines are read in
+    the same loop, with no generator between), plus one msgspec decode per
+    envelope line.
     """
 
-    def __init__(self, lines: Iterable[bytes]) -> None:
+    def __init__(self, lines: str | Path | Iterable[bytes]) -> None:
         self._lines = lines
         self._gaps = 0
         self._gap_lines: list[int] = []
         self._frames_timed = 0
 
+    def _open(self) -> AbstractContextManager[Iterable[bytes]]:
+        lines = self._lines
+        if isinstance(lines, (str, Path)):
+            return open(lines, "rb")
+        return nullcontext(lines)
+
     def __iter__(self) -> Iterator[bytes | str]:
         unwrap = self._unwrap
-        for line_no, line in enumerate(self._lines, 1):
-            line = line.strip()
-            if line.startswith(ENVELOPE_PREFIX):
-                line = unwrap(line, line_no)[0]
-            yield line
+        with self._open() as lines:
+            for line_no, line in enumerate(lines, 1):
+                line = line.strip()
+                if line.startswith(ENVELOPE_PREFIX):
+                    line = unwrap(line, line_no)[0]
+                yield line
 
     def timed(self) -> Iterator[tuple[bytes | str, float | None]]:
         """``(payload, ms)`` per line: an envelope's ``recv_ms``, a plain
         line's message ``timestamp``, or ``None`` when the line has neither.
         Both are unix milliseconds."""
         unwrap = self._unwrap
-        for line_no, line in enumerate(self._lines, 1):
-            line = line.strip()
-            if line.startswith(ENVELOPE_PREFIX):
-                yield unwrap(line, line_no)
-            else:
-                yield line, (_message_ms(line) if line else None)
+        with self._open() as lines:
+            for line_no, line in enumerate(lines, 1):
+                line = line.strip()
+                if line.startswith(ENVELOPE_PREFIX):
+                    yield unwrap(line, line_no)
+                else:
+                    yield line, (_message_ms(line) if line else None)
 
     def _unwrap(self, line: bytes, line_no: int) -> tuple[bytes | str, float | None]:
         try:

@@ -178,14 +178,16 @@ class MessageSource:
         the file's first lines have neither receive times nor timestamps.
         """
         path = Path(path)
-        if speed > 0 and pace_basis(_read_lines(path)) is None:
-            raise ValueError(
-                f"{path.name} has no receive times (recv_ms) and no message timestamps to pace "
-                "--speed by; record it with `orderbook-lab record`, or pace it with --rate"
-            )
-        return cls(
-            RecordingReader(_read_lines(path)), rate=rate, speed=speed, duration_s=duration_s, clock=clock
-        )
+        if speed > 0:
+            with path.open("rb") as handle:
+                if pace_basis(handle) is None:
+                    raise ValueError(
+                        f"{path.name} has no receive times (recv_ms) and no message timestamps to pace "
+                        "--speed by; record it with `orderbook-lab record`, or pace it with --rate"
+                    )
+        # Bytes, not text: decoding here would have to repair bad UTF-8 (two
+        # different bad asset ids would become one book); the parser rejects it.
+        return cls(RecordingReader(path), rate=rate, speed=speed, duration_s=duration_s, clock=clock)
 
     # ------------------------------------------------------------ streams
 
@@ -276,13 +278,6 @@ class MessageSource:
                     yield Frame(line_no, now(), text)
         finally:
             self.lines_emitted = emitted
-
-
-def _read_lines(path: Path) -> Iterator[bytes]:
-    # Bytes, not text: decoding here would have to repair bad UTF-8 (two
-    # different bad asset ids would become one book); the parser rejects it.
-    with path.open("rb") as handle:
-        yield from handle
 
 
 # ------------------------------------------------------------ the simulator
