@@ -5,6 +5,8 @@ rule cannot be dodged by importing inside a function.
 """
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,8 @@ _CORE_FORBIDDEN = (
     "orderbook_lab.engines",
     "orderbook_lab.cli",
     "orderbook_lab.experiments",
+    "orderbook_lab.live",
+    "websockets",
 )
 
 
@@ -108,6 +112,24 @@ def test_core_knows_nothing_of_concurrency_ui_or_engines(path):
 @pytest.mark.parametrize("path", _files("engines"), ids=lambda p: p.name)
 def test_engines_never_import_the_cli_or_the_experiments(path):
     assert _offending(path, ("orderbook_lab.cli", "orderbook_lab.experiments", "typer", "rich")) == []
+
+
+@pytest.mark.parametrize("path", _files("live"), ids=lambda p: p.name)
+def test_the_recorder_uses_the_core_only(path):
+    forbidden = ("orderbook_lab.engines", "orderbook_lab.experiments", "orderbook_lab.cli", "typer", "rich")
+    assert _offending(path, forbidden) == []
+
+
+def test_the_live_package_loads_websockets_only_when_recording():
+    # ``live/__init__`` imports no module of its own: other commands skip websockets.
+    assert _imports(PACKAGE / "live" / "__init__.py") == set()
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, orderbook_lab.cli; print('websockets' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert loaded.stdout.strip() == "False", loaded.stderr
 
 
 @pytest.mark.parametrize("path", _files("experiments"), ids=lambda p: p.name)

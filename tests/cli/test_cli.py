@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from orderbook_lab.cli import app
 from orderbook_lab.core.prices import price_to_ticks, ticks_to_price
+from orderbook_lab.core.recording import frame_line, gap_line
 from orderbook_lab.experiments import lesson_files
 
 runner = CliRunner()
@@ -196,6 +197,61 @@ def test_replay_of_every_valid_shape(tmp_path, valid_file):
     _check_books_contract(books, result["books"]["digest"])
 
 
+def _recording(path: Path, lines: list[str], gap_at: int | None = None) -> Path:
+    content = []
+    for index, line in enumerate(lines):
+        if index == gap_at:
+            content.append(gap_line(1764600000000.0 + index, 1, "dropped", 100.0))
+        content.append(frame_line(1764600000000.0 + index * 0.01, line))
+    path.write_bytes(b"".join(content))
+    return path
+
+
+def test_replay_of_a_recording_reports_its_gaps(tmp_path):
+    stream = tmp_path / "s.jsonl"
+    _ok("source", "--messages", 500, "--assets", 4, "--seed", 3, "--out", stream)
+    lines = stream.read_text().splitlines()
+    recording = _recording(tmp_path / "rec.jsonl", lines, gap_at=100)
+    _ok("replay", stream, "--json", tmp_path / "plain.json")
+    shown = _ok("replay", recording, "--json", tmp_path / "rec.json", "--speed", 4)
+    plain, recorded = (json.loads((tmp_path / n).read_text()) for n in ("plain.json", "rec.json"))
+    _check_result_contract(recorded)
+    assert recorded["books"]["digest"] == plain["books"]["digest"]
+    assert recorded["messages"] == plain["messages"]  # the gap line is no message
+    assert recorded["recording"] == {"gaps": 1, "gap_lines": [101], "frames_timed": len(lines)}
+    assert plain["recording"] == {"gaps": 0, "gap_lines": [], "frames_timed": 0}
+    assert recorded["config"]["speed"] == 4
+    assert "(line 101)" in shown.stdout
+
+
+def test_replay_speed_paces_a_plain_file_by_its_timestamps(tmp_path, valid_file):
+    _ok("replay", valid_file, "--speed", 1000, "--json", tmp_path / "r.json")
+    assert json.loads((tmp_path / "r.json").read_text())["messages"]["processed"] == 15
+
+
+@pytest.mark.parametrize(
+    ("args", "phrase"),
+    [
+        (["--speed", "1", "--rate", "10"], "give --speed or --rate, not both"),
+        (["--speed", "-1"], "--speed"),
+    ],
+)
+def test_replay_speed_needs_no_rate(valid_file, args, phrase):
+    result = _invoke("replay", valid_file, *args)
+    assert result.exit_code == 2, result.output
+    assert phrase in result.output
+
+
+def test_replay_speed_refuses_a_file_with_nothing_to_pace_by(tmp_path):
+    untimed = tmp_path / "untimed.jsonl"
+    untimed.write_text('{"event_type":"book","asset_id":"1","bids":[],"asks":[]}\n')
+    result = _invoke("replay", untimed, "--speed", 1)
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.replace("│", " ").split())
+    assert "no receive times (recv_ms) and no message timestamps" in text
+    assert "orderbook-lab record" in text and "--rate" in text
+
+
 # ------------------------------------------------------------ bad arguments
 
 
@@ -298,12 +354,23 @@ def _console_script() -> list[str]:
         ["replay", "no-such-file.jsonl"],
         ["experiment", "9.9"],
         ["lessons", "99"],  # no lessons dir, or no lesson 99: a one-line reason either way
+        ["replay", "{untimed}", "--speed", "1"],
     ],
-    ids=["phase-and-engine", "messages-0", "missing-file", "unknown-experiment", "unknown-lesson"],
+    ids=[
+        "phase-and-engine",
+        "messages-0",
+        "missing-file",
+        "unknown-experiment",
+        "unknown-lesson",
+        "speed-untimed",
+    ],
 )
 def test_console_entry_bad_argument_is_one_stderr_line_and_exit_2(args, tmp_path):
     # A narrow terminal: a wrapped message would show up as two lines.
     env = {**os.environ, "COLUMNS": "40", "NO_COLOR": "1"}
+    untimed = tmp_path / "untimed.jsonl"
+    untimed.write_text('{"event_type":"book","asset_id":"1","bids":[],"asks":[]}\n')
+    args = [arg.format(untimed=untimed) for arg in args]
     completed = subprocess.run(
         [*_console_script(), *args], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60
     )

@@ -163,6 +163,28 @@ def test_bytes_parse_like_text(valid_lines):
         assert parse_line(text.encode(), line_no) == VALID_LINES[line_no]
 
 
+def _book_bytes(asset_id: bytes) -> bytes:
+    return (
+        b'{"event_type":"book","asset_id":"' + asset_id + b'","market":"m","timestamp":"1",'
+        b'"bids":[{"price":"0.4","size":"10"}],"asks":[]}'
+    )
+
+
+@pytest.mark.parametrize("parse", [parse_line, parse_line_msgspec], ids=["stdlib", "msgspec"])
+def test_bytes_that_are_not_utf8_are_rejected_never_repaired(parse):
+    # Decoding with errors="replace" would turn both ids into "a\ufffd", one
+    # book fed by two assets; each line must be one rejection instead.
+    good = parse(_book_bytes(b"a1"), 1)
+    assert [type(m) for m in good] == [BookMessage]
+    for line_no, bad_id in ((2, b"a\xff"), (3, b"a\xfe"), (4, b"\xc3(")):
+        [rejection] = parse(_book_bytes(bad_id), line_no)
+        assert isinstance(rejection, Rejection)
+        assert rejection.line == line_no
+        assert rejection.reason.startswith("not UTF-8: byte 0x")
+    [in_array] = parse(b"[" + _book_bytes(b"\xff") + b"]", 5)
+    assert isinstance(in_array, Rejection) and "not UTF-8" in in_array.reason
+
+
 def test_the_three_price_change_generations_give_the_same_change():
     current = (
         '{"event_type":"price_change","market":"m","price_changes":[{"asset_id":"a","price":"0.4",'
@@ -499,7 +521,7 @@ def test_lines_that_are_not_utf8_never_become_an_asset(parse):
     second = b'{"event_type":"book","asset_id":"\xfe\xff","bids":[{"price":"0.6","size":"2"}],"asks":[]}'
     for line_no, raw in enumerate((first, second), 1):
         [rejection] = parse(raw, line_no)
-        assert rejection == Rejection(line_no, "not UTF-8: byte 33 of the line")
+        assert rejection == Rejection(line_no, f"not UTF-8: byte 0x{raw[33]:02x} at position 33")
 
 
 @pytest.mark.parametrize("parse", [parse_line, parse_line_msgspec], ids=["stdlib", "msgspec"])

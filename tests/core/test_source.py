@@ -13,6 +13,7 @@ import pytest
 from orderbook_lab.core.clock import ManualClock
 from orderbook_lab.core.messages import BookMessage, PriceChangeMessage
 from orderbook_lab.core.parser import Rejection, parse_line
+from orderbook_lab.core.recording import RecordingReader, RecordingStats, frame_line, gap_line
 from orderbook_lab.core.router import MessageRouter
 from orderbook_lab.core.source import Frame, MessageSource, SourceConfig
 
@@ -314,6 +315,81 @@ def test_duration_ends_an_unpaced_stream():
     assert count == 20
 
 
+# ------------------------------------------------------------ recorded pace
+
+
+def _recording(*lines: bytes) -> RecordingReader:
+    return RecordingReader(list(lines))
+
+
+def _book(asset: str, timestamp: str | None = None) -> str:
+    stamp = f',"timestamp":"{timestamp}"' if timestamp is not None else ""
+    return f'{{"event_type":"book","asset_id":"{asset}","bids":[],"asks":[]{stamp}}}'
+
+
+def test_speed_one_replays_the_recorded_gaps_between_frames():
+    clock = ManualClock(start_ns=5 * MS)
+    reader = _recording(
+        frame_line(1_000.0, _book("a")),
+        frame_line(1_010.0, _book("b")),
+        gap_line(1_020.0, 1, "dropped", 5.0),  # not a frame: no slot on the schedule
+        frame_line(1_040.5, _book("c")),
+    )
+    source = MessageSource(reader, speed=1, clock=clock)
+    stamps = [(f.line_no, f.produced_ns) for f in source]
+    # Line i is due at start + (recv_i - recv_0) / speed; the source slept until then.
+    assert stamps == [(1, 5 * MS), (2, 15 * MS), (4, 45 * MS + MS // 2)]
+    assert clock.now_ns() == 45 * MS + MS // 2
+    assert source.schedule_lag.max_ns == 0
+
+
+def test_speed_two_halves_every_wait():
+    clock = ManualClock()
+    reader = _recording(*(frame_line(1_000.0 + 10 * i, _book(str(i))) for i in range(5)))
+    assert [f.produced_ns for f in MessageSource(reader, speed=2, clock=clock)] == [
+        i * 5 * MS for i in range(5)
+    ]
+
+
+def test_a_plain_file_is_paced_by_its_message_timestamps():
+    clock = ManualClock()
+    reader = _recording(
+        f"[{_book('a', '1760000000000')},{_book('b', '1760000000000')}]".encode(),
+        _book("c", "1760000000020").encode(),
+        b"not json: no time, due with the line before",
+        _book("d", "1760000000010").encode(),  # earlier than its predecessor: due with it
+        _book("e", "1760000000050").encode(),
+    )
+    frames = list(MessageSource(reader, speed=1, clock=clock))
+    assert [f.produced_ns for f in frames] == [0, 20 * MS, 20 * MS, 20 * MS, 50 * MS]
+    assert reader.stats().frames_timed == 0
+
+
+def test_a_late_consumer_is_charged_from_the_recorded_schedule():
+    clock = ManualClock()
+    reader = _recording(*(frame_line(1_000.0 + 10 * i, _book(str(i))) for i in range(4)))
+    frames = []
+    for frame in MessageSource(reader, speed=1, clock=clock):
+        frames.append(frame)
+        clock.advance_ns(25 * MS)  # slower than the 10 ms the recording allows
+    # Stamped on schedule, whatever the consumer did: the wait counts as latency.
+    assert [f.produced_ns for f in frames] == [0, 10 * MS, 20 * MS, 30 * MS]
+
+
+def test_speed_needs_times_and_excludes_rate(tmp_path):
+    with pytest.raises(ValueError, match="not both"):
+        MessageSource(_recording(), speed=1, rate=10)
+    with pytest.raises(ValueError, match="RecordingReader"):
+        MessageSource(["x"], speed=1)
+    untimed = tmp_path / "untimed.jsonl"
+    untimed.write_text(_book("a") + "\n")
+    with pytest.raises(ValueError, match="no receive times"):
+        MessageSource.from_file(untimed, speed=1)
+    timed = tmp_path / "timed.jsonl"
+    timed.write_text(_book("a", "1760000000000") + "\n")
+    assert [f.line_no for f in MessageSource.from_file(timed, speed=1, clock=ManualClock())] == [1]
+
+
 # ------------------------------------------------------------ files
 
 
@@ -321,18 +397,52 @@ def test_from_file_skips_blank_lines_but_keeps_their_numbers(tmp_path):
     path = tmp_path / "rec.jsonl"
     path.write_text('{"a": 1}\n\n   \n{"b": 2}\r\n\n[1]\n', encoding="utf-8")
     frames = list(MessageSource.from_file(path, clock=ManualClock()))
-    assert [(f.line_no, f.text) for f in frames] == [(1, '{"a": 1}'), (4, '{"b": 2}'), (6, "[1]")]
-    assert list(MessageSource.from_file(path).wire_lines()) == ['{"a": 1}', '{"b": 2}', "[1]"]
+    # Bytes, as in the file: the parser, not the reader, decodes UTF-8.
+    assert [(f.line_no, f.text) for f in frames] == [(1, b'{"a": 1}'), (4, b'{"b": 2}'), (6, b"[1]")]
+    assert list(MessageSource.from_file(path).wire_lines()) == [b'{"a": 1}', b'{"b": 2}', b"[1]"]
     assert all(isinstance(f, Frame) for f in frames)
 
 
-def test_from_file_survives_bytes_that_are_not_utf8(tmp_path):
+def test_from_file_hands_bad_utf8_to_the_parser_unrepaired(tmp_path):
+    # Two different bad asset ids: repaired with U+FFFD they would be one book.
+    book = '{{"event_type":"book","asset_id":"{}","market":"m","timestamp":"1","bids":[],"asks":[]}}'
     path = tmp_path / "rec.jsonl"
-    path.write_bytes(b'{"a": 1}\n\xff\xfe\n')
+    path.write_bytes(
+        book.format("a\udcff").encode("utf-8", "surrogateescape")
+        + b"\n"
+        + book.format("a\udcfe").encode("utf-8", "surrogateescape")
+        + b"\n\xff\xfe\n"
+    )
     frames = list(MessageSource.from_file(path, clock=ManualClock()))
-    assert [f.line_no for f in frames] == [1, 2]
-    [rejection] = parse_line(frames[1].text, frames[1].line_no)
-    assert isinstance(rejection, Rejection) and rejection.line == 2
+    assert [f.line_no for f in frames] == [1, 2, 3]
+    for frame in frames:
+        [rejection] = parse_line(frame.text, frame.line_no)
+        assert isinstance(rejection, Rejection) and rejection.line == frame.line_no
+        assert rejection.reason.startswith("not UTF-8")
+
+
+def test_from_file_unwraps_envelopes_and_counts_gaps_apart(tmp_path):
+    path = tmp_path / "rec.jsonl"
+    path.write_bytes(
+        b'{"event_type":"book","asset_id":"a","bids":[],"asks":[]}\n'  # a plain line
+        + frame_line(1000.0, '{"event_type":"book","asset_id":"b","bids":[],"asks":[]}')
+        + gap_line(1500.0, 1, "dropped", 400.0)
+        + b"\n"
+        + frame_line(1600.0, "PONG")
+    )
+    source = MessageSource.from_file(path, clock=ManualClock())
+    frames = list(source)
+    assert [(f.line_no, f.text) for f in frames] == [
+        (1, b'{"event_type":"book","asset_id":"a","bids":[],"asks":[]}'),
+        (2, b'{"event_type":"book","asset_id":"b","bids":[],"asks":[]}'),
+        (5, "PONG"),
+    ]
+    assert source.lines_emitted == 3  # the gap is not a message
+    assert source.recording_stats() == RecordingStats(gaps=1, gap_lines=(3,), frames_timed=2)
+
+
+def test_synthetic_sources_have_no_recording_stats():
+    assert MessageSource.synthetic(SourceConfig(messages=5)).recording_stats() is None
 
 
 def test_the_fixture_files_replay_with_their_line_numbers(bad_file):

@@ -1,4 +1,5 @@
-"""Commands: run, replay, source, lessons, experiment."""
+"""Commands: run, compare, replay, source, lessons, experiment (record and
+bench live in their own modules, registered at the end)."""
 
 import json
 from dataclasses import replace
@@ -151,7 +152,7 @@ def replay(
             exists=True,
             dir_okay=False,
             readable=True,
-            help="JSONL recording: one market-channel message (or array) per line.",
+            help="JSONL file: market-channel messages (or arrays), one a line, or a recording made by `record`.",
         ),
     ],
     phase: opt.Phase = None,
@@ -163,9 +164,16 @@ def replay(
     """Replay a recorded (or generated) JSONL file through an engine.
 
     Bad lines are counted and listed with their line numbers; the run goes on.
+    A recording's gap lines (reconnects) are counted apart and listed.
+    Example: [bold]orderbook-lab replay live.jsonl --phase 2 --speed 1[/bold]
     """
     config = _config(phase, engine, messages=None, **run_fields)
-    source = MessageSource.from_file(file, rate=config.rate)
+    if config.speed > 0 and config.rate > 0:
+        raise typer.BadParameter("give --speed or --rate, not both", param_hint="'--speed' / '--rate'")
+    try:
+        source = MessageSource.from_file(file, rate=config.rate, speed=config.speed)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="'--speed'") from None
     stats, books = _execute(config, source, f"replay {file.name}")
     _report(config, stats, books, json_out, books_out, f"{config.engine}: replay of {file}")
 
@@ -260,7 +268,9 @@ def _root() -> None:
 __all__ = ["app", "PHASES"]
 
 
-# Registered last: the bench commands reuse this module's consoles.
+# Registered last: the bench and record commands reuse this module's consoles.
 from .bench import bench_app  # noqa: E402
+from .record import record  # noqa: E402
 
+app.command()(record)
 app.add_typer(bench_app, name="bench")

@@ -58,6 +58,7 @@ _STREAM = "Stream"
 _WORK = "Work"
 _OUTPUT = "Output"
 _ASYNC = "Async engine (phase 2)"
+_LIVE = "Live feed"
 
 Phase = Annotated[
     int | None,
@@ -95,6 +96,17 @@ Rate = Annotated[
         min=0.0,
         rich_help_panel=_STREAM,
         help="Lines per second on a drift-free schedule; 0 = as fast as possible.",
+    ),
+]
+Speed = Annotated[
+    float,
+    typer.Option(
+        "--speed",
+        min=0.0,
+        rich_help_panel=_STREAM,
+        help="Replay at the recorded pace times this (1 = as recorded, 2 = twice as fast), from the "
+        "receive times of a recording or else the messages' timestamps; 0 = as fast as possible. "
+        "Not with --rate.",
     ),
 ]
 Assets = Annotated[
@@ -216,7 +228,7 @@ JitterMs = Annotated[
         min=0.0,
         rich_help_panel=_ASYNC,
         help="Network jitter: each frame arrives up to this much late, in order, ms "
-        "(paced streams only, --rate > 0).",
+        "(paced streams only: --rate or --speed > 0).",
     ),
 ]
 Burst = Annotated[
@@ -226,7 +238,7 @@ Burst = Annotated[
         min=1,
         rich_help_panel=_ASYNC,
         help="The feed sends this many frames at once, then pauses; same mean rate "
-        "(paced streams only, --rate > 0).",
+        "(paced streams only: --rate or --speed > 0).",
     ),
 ]
 IpcBatch = Annotated[
@@ -286,6 +298,42 @@ BooksOut = Annotated[
     ),
 ]
 
+# ------------------------------------------------------------ record
+
+RecordAssets = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--asset",
+        metavar="ID",
+        rich_help_panel=_LIVE,
+        help="Asset (token id) to record; repeat for more. Or use --top.",
+        show_default=False,
+    ),
+]
+Top = Annotated[
+    int | None,
+    typer.Option(
+        "--top",
+        min=1,
+        metavar="N",
+        rich_help_panel=_LIVE,
+        help="Record the N most active markets by 24 h volume (both tokens of each), from the Gamma API.",
+        show_default=False,
+    ),
+]
+RecordOut = Annotated[
+    Path,
+    typer.Option("--out", "-o", dir_okay=False, rich_help_panel=_OUTPUT, help="Recording (JSONL) to write."),
+]
+MarketUrl = Annotated[
+    str,
+    typer.Option("--url", metavar="URL", rich_help_panel=_LIVE, help="Websocket URL of the market channel."),
+]
+GammaUrl = Annotated[
+    str,
+    typer.Option("--gamma-url", metavar="URL", rich_help_panel=_LIVE, help="Gamma API base URL, for --top."),
+]
+
 
 _UNSET = object()
 
@@ -299,6 +347,8 @@ class RunOption:
     annotation: Any
     generated_stream_only: bool = False
     """Meaningless for a replayed file (the file is the stream)."""
+    replay_only: bool = False
+    """Meaningful only for a replayed file (it paces the file's own times)."""
     override_default: Any = _UNSET
 
     @property
@@ -316,6 +366,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("messages", Messages, generated_stream_only=True, override_default=None),
     RunOption("duration_s", Duration, generated_stream_only=True),
     RunOption("rate", Rate),
+    RunOption("speed", Speed, replay_only=True),
     RunOption("assets", Assets, generated_stream_only=True),
     RunOption("seed", Seed, generated_stream_only=True),
     RunOption("popularity", Popularity, generated_stream_only=True),
@@ -346,7 +397,10 @@ def with_run_options(*, generated_stream: bool) -> Callable[[Callable], Callable
     receives ``{field: value}`` with enums turned into their values, ready
     for ``RunConfig(**run_fields)``. Typer reads the combined signature.
     """
-    chosen = [o for o in RUN_OPTIONS if generated_stream or not o.generated_stream_only]
+    if generated_stream:
+        chosen = [o for o in RUN_OPTIONS if not o.replay_only]
+    else:
+        chosen = [o for o in RUN_OPTIONS if not o.generated_stream_only]
 
     def decorate(command: Callable) -> Callable:
         signature = inspect.signature(command)

@@ -1,14 +1,25 @@
-"""A progress display that appears only for runs longer than a second.
+"""Progress displays: a bar for runs longer than a second, a status line
+for recordings.
 
-Engines never print; they call a progress callback. This one draws a
-rich progress bar on stderr, so stdout keeps only the results.
+Engines and the recorder never print; they call a progress callback. These
+draw on stderr, so stdout keeps only the results, and only when stderr is
+a terminal.
 """
+
+from __future__ import annotations
 
 import math
 import time
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+if TYPE_CHECKING:  # loading the live package loads websockets: only for `record`
+    from ..live.recorder import RecordStats
 
 _DELAY_S = 1.0
 _UPDATES_PER_S = 20
@@ -33,7 +44,7 @@ class DelayedProgress:
         # Nothing before _DELAY_S; nothing ever when stderr is not a terminal.
         self._next_update = time.perf_counter() + _DELAY_S if console.is_terminal else math.inf
 
-    def __enter__(self) -> "DelayedProgress":
+    def __enter__(self) -> DelayedProgress:
         return self
 
     def __call__(self, done: int) -> None:
@@ -59,3 +70,46 @@ class DelayedProgress:
     def __exit__(self, *exc_info: object) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+def record_status(stats: RecordStats, frames_per_s: float) -> str:
+    """One line about a recording in progress.
+
+    >>> from orderbook_lab.live.recorder import RecordStats
+    >>> record_status(RecordStats(1234, 99_000, 20, 1, 2, 2, 83.4), 56.25)
+    'recording: 56.2 frames/s, 1,234 frames, 20 books, 1 reconnect, 2/2 connections up, 0:01:23'
+    """
+    elapsed = timedelta(seconds=int(stats.elapsed_s))
+    return (
+        f"recording: {frames_per_s:.1f} frames/s, {stats.frames:,} frames, {stats.books:,} books, "
+        f"{stats.reconnects:,} reconnect{'' if stats.reconnects == 1 else 's'}, "
+        f"{stats.connections_up}/{stats.connections} connections up, {elapsed}"
+    )
+
+
+class RecordProgress:
+    """Callable sink for ``Recorder`` progress: a live status line on
+    stderr (frames per second over the last tick); use as a context manager."""
+
+    def __init__(self, console: Console) -> None:
+        self._live = (
+            Live(console=console, transient=True, auto_refresh=False) if console.is_terminal else None
+        )
+        self._last = (0.0, 0)
+
+    def __enter__(self) -> RecordProgress:
+        if self._live is not None:
+            self._live.start()
+        return self
+
+    def __call__(self, stats: RecordStats) -> None:
+        last_s, last_frames = self._last
+        span = stats.elapsed_s - last_s
+        rate = (stats.frames - last_frames) / span if span > 0 else 0.0
+        self._last = (stats.elapsed_s, stats.frames)
+        if self._live is not None:
+            self._live.update(Text(record_status(stats, rate)), refresh=True)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._live is not None:
+            self._live.stop()

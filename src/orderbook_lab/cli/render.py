@@ -70,6 +70,8 @@ def results_table(runs: Sequence[tuple[RunConfig, RunStats]], title: str) -> Tab
     if any(s.router.crossed for s in stats):
         row("books left crossed", [_int(s.router.crossed) for s in stats])
     _worker_rows(row, stats)
+    if any(s.recording is not None for s in stats):
+        row("recording: timed frames / gaps", [_recording(s) for s in stats])
     row("books", [_int(s.books) for s in stats])
     row("books digest", [s.digest[:12] for s in stats])
     if len(stats) > 1:
@@ -80,6 +82,18 @@ def results_table(runs: Sequence[tuple[RunConfig, RunStats]], title: str) -> Tab
     row("startup / run (s)", [f"{s.startup_s:.3f} / {s.run_s:.3f}" for s in stats])
     row("counted in full", ["yes" if s.conserved else "[red]NO[/red]" for s in stats])
     return table
+
+
+def _recording(s: RunStats) -> str:
+    """Frames with a receive time, and the gap lines (reconnects) by number."""
+    if s.recording is None:
+        return "-"
+    text = f"{_int(s.recording.frames_timed)} / {_int(s.recording.gaps)}"
+    lines = s.recording.gap_lines
+    if lines:
+        shown = ", ".join(map(str, lines[:5])) + (", ..." if len(lines) > 5 else "")
+        text += f" (line{'s' if len(lines) > 1 else ''} {shown})"
+    return text
 
 
 def _worker_rows(row, stats: Sequence[RunStats]) -> None:

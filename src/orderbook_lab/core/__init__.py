@@ -5,7 +5,8 @@ event loops or processes (a test checks the imports), so every engine can
 compose the same pieces and reach the same books.
 
 Dependencies point one way: ``prices`` <- ``messages`` <- ``parser`` <-
-``book`` <- ``router``; ``source``, ``metrics`` and ``clock`` stand beside.
+``book`` <- ``router``; ``source``, ``metrics`` and ``clock`` stand beside,
+and ``recording`` (the file format ``record`` writes) under ``source``.
 """
 
 from .book import BookView, StateMachine

@@ -94,14 +94,20 @@ def parse_line(text: str | bytes, line_no: int = 0) -> list[Parsed]:
     """Parse one line: a JSON object or an array of objects.
 
     Returns one item per message (an array of three gives three items),
-    each a ``Message`` or a ``Rejection``. A line that is not JSON at all is
-    one rejected message. Cost: one ``json`` decode plus O(levels).
+    each a ``Message`` or a ``Rejection``. A line that is not JSON at all,
+    or bytes that are not UTF-8, is one rejected message (never repaired:
+    two different bad asset ids must not become one book). Cost: one
+    ``json`` decode plus O(levels).
+
+    >>> parse_line(b'{"asset_id": "\\xff"}', 4)[0].describe()
+    'line 4: not UTF-8: byte 0xff at position 14'
     """
     if type(text) is not str:
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as error:
-            return [Rejection(line_no, f"not UTF-8: byte {error.start} of the line")]
+            bad = error.object[error.start]
+            return [Rejection(line_no, f"not UTF-8: byte 0x{bad:02x} at position {error.start}")]
     try:
         try:
             decoded, end = _scan_once(text, 0)

@@ -4,7 +4,8 @@ A source yields ``Frame``s: one wire line (what one websocket frame or one
 line of a recording holds), its 1-based line number, and ``produced_ns``,
 the moment the feed emitted it. Lines come from a seeded market simulator
 (``MessageSource.synthetic``) or from a JSONL file
-(``MessageSource.from_file``); either way the source can pace them.
+(``MessageSource.from_file``: plain lines or a recording, see
+``core/recording.py``); either way the source can pace them.
 
 Pacing (``rate`` > 0, lines per second) follows a drift-free schedule: line
 i is due at ``start + i / rate``, however late earlier lines were. When the
@@ -13,6 +14,14 @@ recorded, and ``produced_ns`` stays the scheduled moment, because that is
 when the exchange sent the message whether or not we were ready to read it.
 Latency measured from that stamp therefore includes the time a message
 waited for a busy consumer (no "coordinated omission").
+
+A recording can instead be replayed at its own pace (``speed`` > 0): line i
+is due at ``start + (t_i - t_0) / speed``, where t is the time the line was
+received (its envelope's ``recv_ms``) or, on a plain line, its message's
+``timestamp``. Speed 1 is the recorded pace, 2 twice as fast. The schedule
+is drift-free and stamped the same way as ``rate``'s. Times never run
+backwards: a line stamped earlier than the one before it (or not stamped at
+all) is due together with that one.
 
 The simulator is deterministic: the same ``SourceConfig`` gives the same
 lines, byte for byte, on any machine and at any rate. Markets hold two
@@ -51,6 +60,7 @@ import msgspec
 from .clock import SYSTEM_CLOCK, Clock
 from .metrics import LatencyHistogram
 from .prices import _CANONICAL, EMPTY_ASK_TICKS, EMPTY_BID_TICKS, MAX_TICKS, TICKS_PER_UNIT, ticks_to_price
+from .recording import RecordingReader, RecordingStats, pace_basis
 
 __all__ = ["SourceConfig", "Frame", "MessageSource", "Popularity"]
 
@@ -77,34 +87,45 @@ class SourceConfig:
 class Frame(msgspec.Struct, frozen=True, gc=False):
     """One wire line with where it came from and when it was produced.
 
-    A frozen struct, untracked by the garbage collector (it holds two ints
-    and a str, so it can never be part of a cycle): one is built per line,
-    in C, for about a third of what a ``NamedTuple`` costs."""
+    ``text`` is a ``str`` from the simulator and ``bytes`` from a file
+    (undecoded: the parser checks the UTF-8). A frozen struct, untracked by
+    the garbage collector (it holds two ints and a string, so it can never
+    be part of a cycle): one is built per line, in C, for about a third of
+    what a ``NamedTuple`` costs."""
 
     line_no: int
     produced_ns: int
-    text: str
+    text: str | bytes
 
 
 class MessageSource:
     """A paced, counted stream of wire lines (see the module docstring).
 
-    ``lines`` is any iterable of wire text; ``rate`` is lines per second
-    (0 = as fast as the consumer pulls); ``duration_s`` ends the stream
-    after that much time even if ``lines`` has more.
+    ``lines`` is any iterable of wire text (``""`` or ``b""`` for a line
+    that holds no message); ``rate`` is lines per second (0 = as fast as
+    the consumer pulls); ``speed`` replays a ``RecordingReader``'s lines at
+    their recorded pace times ``speed`` (0 = off; not with ``rate``);
+    ``duration_s`` ends the stream after that much time even if ``lines``
+    has more.
     """
 
     def __init__(
         self,
-        lines: Iterable[str],
+        lines: Iterable[str] | Iterable[bytes] | RecordingReader,
         *,
         rate: float = 0.0,
+        speed: float = 0.0,
         duration_s: float | None = None,
         clock: Clock = SYSTEM_CLOCK,
         total_messages: int | None = None,
     ) -> None:
+        if rate > 0 and speed > 0:
+            raise ValueError("pace by rate or by speed, not both")
+        if speed > 0 and not isinstance(lines, RecordingReader):
+            raise ValueError("speed paces a recording's own times: give a RecordingReader")
         self._lines = lines
         self.rate = rate
+        self.speed = speed
         self.duration_s = duration_s
         self.clock = clock
         self.total_messages = total_messages
@@ -115,6 +136,16 @@ class MessageSource:
         """How late each line left the source against its schedule (ns);
         empty when unpaced."""
         self.started_ns: int | None = None
+
+    @property
+    def paced(self) -> bool:
+        """Whether frames leave on a schedule (``rate`` or ``speed``)."""
+        return self.rate > 0 or self.speed > 0
+
+    def recording_stats(self) -> RecordingStats | None:
+        """Gaps and timed frames of a file's lines; ``None`` for other sources."""
+        lines = self._lines
+        return lines.stats() if isinstance(lines, RecordingReader) else None
 
     # -------------------------------------------------------- constructors
 
@@ -142,17 +173,34 @@ class MessageSource:
         path: str | Path,
         *,
         rate: float = 0.0,
+        speed: float = 0.0,
         duration_s: float | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> MessageSource:
-        """Replay a JSONL recording, one wire line per line. Blank lines
-        are skipped but keep their number, so reports match the file."""
-        return cls(_read_lines(Path(path)), rate=rate, duration_s=duration_s, clock=clock)
+        """Replay a JSONL file: plain wire lines, a recording, or both (see
+        ``core/recording.py``). Lines are read as bytes. Blank and gap
+        lines are skipped but keep their number, so reports match the file.
+
+        ``speed`` > 0 needs times to pace by: a ``ValueError`` says so when
+        the file's first lines have neither receive times nor timestamps.
+        """
+        path = Path(path)
+        if speed > 0:
+            with path.open("rb") as handle:
+                if pace_basis(handle) is None:
+                    raise ValueError(
+                        f"{path.name} has no receive times (recv_ms) and no message timestamps to pace "
+                        "--speed by; record it with `orderbook-lab record`, or pace it with --rate"
+                    )
+        # Bytes, not text: decoding here would have to repair bad UTF-8 (two
+        # different bad asset ids would become one book); the parser rejects it.
+        return cls(RecordingReader(path), rate=rate, speed=speed, duration_s=duration_s, clock=clock)
 
     # ------------------------------------------------------------ streams
 
-    def wire_lines(self) -> Iterator[str]:
-        """The raw lines, unpaced and unstamped (what ``source --out`` writes)."""
+    def wire_lines(self) -> Iterator[str | bytes]:
+        """The raw lines, unpaced and unstamped (what ``source --out``
+        writes); a recording's frames, unwrapped."""
         for text in self._lines:
             if text:  # a blank line of a file is ""
                 yield text
@@ -175,6 +223,9 @@ class MessageSource:
         deadline = None if self.duration_s is None else start + int(self.duration_s * 1e9)
         interval = 1e9 / self.rate if self.rate > 0 else 0.0
         lag = self.schedule_lag
+        if self.speed > 0:
+            yield from self._recorded_pace(clock, start, deadline)
+            return
         if not interval and deadline is None:  # flat out: the loop without pacing
             yield from self._unpaced(now)
             return
@@ -198,6 +249,33 @@ class MessageSource:
             self.lines_emitted += 1
             yield Frame(line_no, produced, text)
 
+    def _recorded_pace(self, clock: Clock, start: int, deadline: int | None) -> Iterator[Frame]:
+        """Line i due at ``start + (t_i - t_0) / speed`` (module docstring)."""
+        assert isinstance(self._lines, RecordingReader)
+        now, lag, ns_per_ms = clock.now_ns, self.schedule_lag, 1e6 / self.speed
+        first_ms = last_ms = None
+        for line_no, (text, at_ms) in enumerate(self._lines.timed(), 1):
+            if not text:  # a blank or gap line: numbered, not sent
+                continue
+            if at_ms is None or (last_ms is not None and at_ms < last_ms):
+                at_ms = last_ms  # no time, or an earlier one: due with the line before
+            if at_ms is None:  # nothing timed yet: due at the start
+                due = start
+            else:
+                if first_ms is None:
+                    first_ms = at_ms
+                last_ms = at_ms
+                due = start + int((at_ms - first_ms) * ns_per_ms)
+            if deadline is not None and due >= deadline:
+                return
+            current = now()
+            if current < due:
+                clock.sleep_until_ns(due)
+            else:
+                lag.record(current - due)
+            self.lines_emitted += 1
+            yield Frame(line_no, due, text)
+
     def _unpaced(self, now) -> Iterator[Frame]:
         emitted = self.lines_emitted
         try:
@@ -207,13 +285,6 @@ class MessageSource:
                     yield Frame(line_no, now(), text)
         finally:
             self.lines_emitted = emitted
-
-
-def _read_lines(path: Path) -> Iterator[str]:
-    # Stripped in C, handed on with ``yield from``: no Python step per line.
-    # A blank line becomes "", which keeps its number and is not sent.
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        yield from map(str.strip, handle)
 
 
 # ------------------------------------------------------------ the simulator

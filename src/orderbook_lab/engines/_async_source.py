@@ -10,8 +10,8 @@ order, their ``produced_ns`` stamps and the schedule lag the source records
 are exactly those of blocking iteration, so phase 2 reads the same stream
 as phase 1.
 
-Two network effects can be laid on a paced stream (``rate`` > 0). Flat out
-(``rate`` 0) every frame is already overdue, so they do not apply there.
+Two network effects can be laid on a paced stream (``rate`` or ``speed``
+> 0). Flat out every frame is already overdue, so they do not apply there.
 
 * ``jitter_ms``: each frame arrives up to that much later than it was sent
   (uniform, seeded), never before the frame sent ahead of it: one TCP
@@ -65,7 +65,7 @@ async def network_frames(
     if burst < 1:
         raise ValueError(f"burst must be at least 1, not {burst}")
     frames = source.frames(_NoWaitClock(clock))
-    if source.rate <= 0:
+    if not source.paced:
         for frame in frames:
             yield frame
             await asyncio.sleep(0)

@@ -168,6 +168,7 @@ class Pipeline:
             shutdown_s=shutdown_s,
             router=router_stats if router_stats is not None else self.router.stats(),
             extra=dict(extra or {}),
+            recording=source.recording_stats() if source is not None else None,
         )
 
 

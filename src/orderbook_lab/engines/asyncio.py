@@ -459,7 +459,9 @@ class AsyncioEngine:
             "network": {
                 "jitter_ms": config.jitter_ms,
                 "burst": config.burst,
-                "applied": bool(config.rate > 0 and (config.jitter_ms > 0 or config.burst > 1)),
+                "applied": bool(
+                    (config.rate > 0 or config.speed > 0) and (config.jitter_ms > 0 or config.burst > 1)
+                ),
             },
         }
         if self._ingress is not None:

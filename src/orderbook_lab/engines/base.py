@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.metrics import Percentiles
 from ..core.parser import Rejection
+from ..core.recording import RecordingStats
 from ..core.router import RouterStats
 from ..core.source import MessageSource, Popularity, SourceConfig
 
@@ -40,6 +41,9 @@ class RunConfig:
     messages: int | None = 10_000
     duration_s: float | None = None
     rate: float = 0.0
+    speed: float = 0.0
+    """Replays only: the recording's own pace times this (0 = off, see
+    ``core/source.py``); never with ``rate``."""
     assets: int = 10
     seed: int = 1
     popularity: Popularity = "uniform"
@@ -132,6 +136,8 @@ class RunStats:
     shutdown_s: float
     router: RouterStats
     extra: dict[str, Any] = field(default_factory=dict)
+    recording: RecordingStats | None = None
+    """Gaps and receive times of a replayed file; ``None`` for a simulated stream."""
 
     @property
     def dropped_total(self) -> int:
@@ -184,6 +190,7 @@ class RunStats:
             "rejections": [
                 {"line": r.line, "element": r.element, "reason": r.reason} for r in self.rejections
             ],
+            **({"recording": self.recording.as_dict()} if self.recording is not None else {}),
             **self.extra,
         }
 
