@@ -262,7 +262,7 @@ def structure_findings(rows: dict[str, list]) -> list[str]:
     else:
         verdict = "So the table is not even faster here: the dict gives nothing up."
     findings.append(
-        f"The tick table {writes} and needs {_than(update_ratio)} per update; {memory}. {verdict}"
+        f"The tick table {writes}, and needs {_than(update_ratio)} per update; {memory}. {verdict}"
     )
     anchor = rows.get("order-book")
     if anchor is not None:
