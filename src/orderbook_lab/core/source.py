@@ -222,7 +222,6 @@ class MessageSource:
         start = self.started_ns = now()
         deadline = None if self.duration_s is None else start + int(self.duration_s * 1e9)
         interval = 1e9 / self.rate if self.rate > 0 else 0.0
-        lag = self.schedule_lag
         if self.speed > 0:
             yield from self._recorded_pace(clock, start, deadline)
             return
@@ -236,11 +235,7 @@ class MessageSource:
                 due = start + int(self.lines_emitted * interval)
                 if deadline is not None and due >= deadline:
                     return
-                current = now()
-                if current < due:
-                    clock.sleep_until_ns(due)
-                else:
-                    lag.record(current - due)
+                self._wait_until(clock, due)
                 produced = due
             else:
                 produced = now()
@@ -252,7 +247,7 @@ class MessageSource:
     def _recorded_pace(self, clock: Clock, start: int, deadline: int | None) -> Iterator[Frame]:
         """Line i due at ``start + (t_i - t_0) / speed`` (module docstring)."""
         assert isinstance(self._lines, RecordingReader)
-        now, lag, ns_per_ms = clock.now_ns, self.schedule_lag, 1e6 / self.speed
+        ns_per_ms = 1e6 / self.speed
         first_ms = last_ms = None
         for line_no, (text, at_ms) in enumerate(self._lines.timed(), 1):
             if not text:  # a blank or gap line: numbered, not sent
@@ -268,13 +263,17 @@ class MessageSource:
                 due = start + int((at_ms - first_ms) * ns_per_ms)
             if deadline is not None and due >= deadline:
                 return
-            current = now()
-            if current < due:
-                clock.sleep_until_ns(due)
-            else:
-                lag.record(current - due)
+            self._wait_until(clock, due)
             self.lines_emitted += 1
             yield Frame(line_no, due, text)
+
+    def _wait_until(self, clock: Clock, due: int) -> None:
+        """Sleep until a line is due, or record how late it already is."""
+        current = clock.now_ns()
+        if current < due:
+            clock.sleep_until_ns(due)
+        else:
+            self.schedule_lag.record(current - due)
 
     def _unpaced(self, now) -> Iterator[Frame]:
         emitted = self.lines_emitted
