@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import phase1, phase2, phase3, phase4
-from .base import Experiment, Progress, Report, Table
+from .base import Experiment, Plot, Progress, Report, Table
 
-__all__ = ["EXPERIMENTS", "Experiment", "Report", "Table", "lesson_files", "run_experiment"]
+__all__ = ["EXPERIMENTS", "Experiment", "Plot", "Report", "Table", "lesson_files", "run_experiment"]
 
 EXPERIMENTS: dict[str, Experiment] = {
     e.id: e for e in (*phase1.EXPERIMENTS, *phase2.EXPERIMENTS, *phase3.EXPERIMENTS, *phase4.EXPERIMENTS)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..engines import RunConfig, RunStats, create_engine, run_engine
 
-__all__ = ["Experiment", "Report", "Table", "Progress", "measure"]
+__all__ = ["Experiment", "Report", "Table", "Plot", "Progress", "measure"]
 
 Progress = Callable[[str], None]
 
@@ -35,12 +35,35 @@ class Table:
 
 
 @dataclass
+class Plot:
+    """A curve that says more than a table: named series of (x, y) points
+    over one x axis. The CLI draws it in the terminal; ``--json`` keeps the
+    points. Units go in the labels, as in table columns."""
+
+    title: str
+    x_label: str
+    y_label: str
+    series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    log_x: bool = False
+
+    def add(self, name: str, x: float, y: float) -> None:
+        self.series.setdefault(name, []).append((x, y))
+
+
+@dataclass
 class Report:
+    """What one experiment found. ``headline`` names the few figures a
+    lesson quotes (name -> value, units in the name, e.g.
+    ``"throughput_ratio_x"``): what ``lessons status`` sets beside the
+    lesson's own. ``findings`` are sentences chosen by the figures."""
+
     id: str
     title: str
     tables: list[Table] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
     quick: bool = False
+    plots: list[Plot] = field(default_factory=list)
+    headline: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
