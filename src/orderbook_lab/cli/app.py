@@ -19,7 +19,7 @@ from .render import experiment_tables, rejections_table, results_table
 
 app = typer.Typer(
     name="orderbook-lab",
-    help="Stream prediction-market order books through eight concurrency engines and measure what each costs.",
+    help="Stream prediction-market order books through one engine per concurrency pattern and measure what each costs.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="rich",

@@ -167,7 +167,7 @@ Codec = Annotated[
     typer.Option(
         "--codec",
         rich_help_panel=_WORK,
-        help="Serialization between processes; msgspec also decodes the wire with typed structs (same messages, faster).",
+        help="Wire decoding: msgspec reads each line with typed structs (same messages, faster). The process engines pickle between processes and refuse msgspec until phase 6.",
     ),
 ]
 QueueSize = Annotated[
