@@ -17,7 +17,7 @@ from ..engines import PHASES, EngineError, RunConfig, RunStats, create_engine, p
 from ..experiments import EXPERIMENTS, lesson_files, results, run_experiment
 from ..experiments.results import headline_figures, lesson_status, load_results, next_step
 from . import options as opt
-from .plot import plot_renderable
+from .plot import print_plot
 from .progress import DelayedProgress
 from .render import experiment_tables, rejections_table, results_table, status_table
 
@@ -210,9 +210,9 @@ def source(
 
 def _lesson_title(path: Path | None, number: int) -> str:
     if path is None:
-        return f"lesson {number}"
+        return f"Lesson {number}"
     lines = path.read_text(encoding="utf-8").splitlines()
-    return lines[0].lstrip("# ").strip() if lines else f"lesson {number}"
+    return lines[0].lstrip("# ").strip() if lines else f"Lesson {number}"
 
 
 def _experiments_of(number: int) -> list[tuple[str, str]]:
@@ -334,7 +334,7 @@ def experiment(
     for table in experiment_tables(report):
         out.print(table)
     for plot in report.plots:
-        out.print(plot_renderable(plot, out))
+        print_plot(plot, out)
     for finding in report.findings:
         out.print(f"- {finding}", highlight=False)
     _write_json(json_out, report.as_dict())

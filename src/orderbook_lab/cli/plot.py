@@ -84,5 +84,13 @@ def plot_renderable(plot, console: Console) -> RenderableType:
         text = plot_text(plot, width, height)
     except Exception as error:  # a plot is a bonus: never lose a run's tables to it
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        return Text(f"(plot {plot.title!r} not drawn: {reason})", style="dim")
+        return Text(
+            f"(plot not drawn, {reason}: {plot.title})", style="dim", no_wrap=True, overflow="ellipsis"
+        )
     return Text.from_ansi(text, no_wrap=True, overflow="crop")
+
+
+def print_plot(plot, console: Console) -> None:
+    """Print ``plot`` below what is there: the picture, cropped rather than
+    wrapped, or its one-line note."""
+    console.print(plot_renderable(plot, console), no_wrap=True, overflow="ellipsis", crop=True)

@@ -232,11 +232,11 @@ def status_table(number: int, title: str, statuses) -> Table:
     headline figure, yours beside the lesson's."""
     heading = title if title.lower().startswith("lesson") else f"Lesson {number}: {title}"
     table = Table(title=heading, title_justify="left", header_style="bold")
-    table.add_column("experiment")
+    table.add_column("experiment")  # titles wrap; figure names fold, never "…"
     table.add_column("ran")
-    table.add_column("figure", style="dim")
-    table.add_column("yours", justify="right")
-    table.add_column("lesson's", justify="right")
+    table.add_column("figure", style="dim", overflow="fold")
+    table.add_column("yours", justify="right", no_wrap=True)
+    table.add_column("lesson's", justify="right", no_wrap=True)
     for status in statuses:
         label = f"{status.id} {status.title}"
         ran = _when(status.saved)
