@@ -5,7 +5,10 @@ plots ``experiment`` draws. Every test keeps results in tmp_path."""
 
 import importlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -202,3 +205,19 @@ def test_a_plot_that_cannot_be_drawn_is_a_one_line_note(plot, width):
     shown = console.export_text()
     assert shown.startswith("(plot not drawn")
     assert len(shown.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("word", ["frobnicate", "0"])
+def test_console_entry_bad_lessons_word_is_one_stderr_line(word, tmp_path):
+    env = {**os.environ, "COLUMNS": "40", "NO_COLOR": "1"}
+    completed = subprocess.run(
+        [sys.executable, "-c", "from orderbook_lab.cli import main; main()", "lessons", word],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=60,
+    )
+    assert completed.returncode == 2, completed.stderr
+    assert completed.stdout == ""
+    assert len(completed.stderr.splitlines()) == 1 and completed.stderr.startswith("error:")
