@@ -275,7 +275,7 @@ def lessons(
     target: Annotated[
         str | None,
         typer.Argument(
-            metavar="[N|status|next]",
+            metavar="N|status|next",
             help="A lesson number to show it; status: what you ran beside each lesson's figures; "
             "next: the experiment to run next. Omit to list the lessons.",
             show_default=False,
