@@ -5,6 +5,7 @@ line; ``bad_lines.jsonl`` mixes good lines with every kind of bad one.
 tests/core/test_parser.py says what each line is and what it must become.
 """
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,21 @@ settings.register_profile("lab", deadline=None, suppress_health_check=[HealthChe
 settings.load_profile("lab")
 
 _FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _results_outside_the_user_data_dir(tmp_path_factory):
+    """``experiment`` saves its result; in tests never in the real user data
+    directory (subprocesses inherit the variable too)."""
+    from orderbook_lab.experiments.results import RESULTS_ENV
+
+    before = os.environ.get(RESULTS_ENV)
+    os.environ[RESULTS_ENV] = str(tmp_path_factory.mktemp("results"))
+    yield
+    if before is None:
+        os.environ.pop(RESULTS_ENV, None)
+    else:
+        os.environ[RESULTS_ENV] = before
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 bench live in their own modules, registered at the end)."""
 
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -9,13 +10,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.table import Table
 
 from ..core.source import MessageSource
 from ..engines import PHASES, EngineError, RunConfig, RunStats, create_engine, phase_config, run_engine
-from ..experiments import EXPERIMENTS, lesson_files, run_experiment
+from ..experiments import EXPERIMENTS, lesson_files, results, run_experiment
+from ..experiments.results import headline_figures, lesson_status, load_results, next_step
 from . import options as opt
+from .plot import print_plot
 from .progress import DelayedProgress
-from .render import experiment_tables, rejections_table, results_table
+from .render import experiment_tables, rejections_table, results_table, status_table
 
 app = typer.Typer(
     name="orderbook-lab",
@@ -204,34 +208,104 @@ def source(
     )
 
 
+def _lesson_title(path: Path | None, number: int) -> str:
+    if path is None:
+        return f"Lesson {number}"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return lines[0].lstrip("# ").strip() if lines else f"Lesson {number}"
+
+
+def _experiments_of(number: int) -> list[tuple[str, str]]:
+    return [(e.id, e.title) for e in EXPERIMENTS.values() if e.id.split(".")[0] == str(number)]
+
+
+def _status_of(number: int, files: dict[int, Path], saved: dict) -> Table:
+    path = files.get(number)
+    figures = headline_figures(path.read_text(encoding="utf-8")) if path is not None else []
+    statuses = lesson_status(_experiments_of(number), figures, saved)
+    return status_table(number, _lesson_title(path, number), statuses)
+
+
+def _lessons_status(files: dict[int, Path], directory: Path) -> None:
+    saved = load_results(directory, EXPERIMENTS)
+    numbers = sorted(set(files) | {int(e.split(".")[0]) for e in EXPERIMENTS})
+    for number in numbers:
+        if _experiments_of(number):
+            out.print(_status_of(number, files, saved))
+    out.print(f"{len(saved)} of {len(EXPERIMENTS)} experiments run; results in {directory}", highlight=False)
+    _print_next(next_step(EXPERIMENTS, saved))
+
+
+def _print_next(step) -> None:
+    if step.kind == "run":
+        spec = EXPERIMENTS[step.experiment_id]
+        out.print(f"Next: {spec.id} {spec.title} ({spec.question})", highlight=False)
+        out.print(f"  [bold]{step.command}[/bold]", highlight=False)
+    elif step.kind == "full":
+        out.print(
+            f"Every experiment has run; {', '.join(step.quick_only)} only with --quick. A full run of the first:",
+            highlight=False,
+        )
+        out.print(f"  [bold]{step.command}[/bold]", highlight=False)
+    else:
+        out.print(
+            "Every experiment has run in full. Rerun any to compare: orderbook-lab experiment ID",
+            highlight=False,
+        )
+
+
+def _lessons_list(files: dict[int, Path]) -> None:
+    table = Table(title="Lessons", title_justify="left", header_style="bold")
+    table.add_column("N", justify="right")
+    table.add_column("lesson")
+    table.add_column("experiments")
+    for n, path in sorted(files.items()):
+        ids = ", ".join(e for e in EXPERIMENTS if e.split(".")[0] == str(n))
+        table.add_row(str(n), _lesson_title(path, n), ids)
+    out.print(table)
+    out.print(
+        "Show one with [bold]orderbook-lab lessons N[/bold]; run an experiment with "
+        "[bold]orderbook-lab experiment ID[/bold]; see what you have run with "
+        "[bold]orderbook-lab lessons status[/bold] and what to run with [bold]orderbook-lab lessons next[/bold]."
+    )
+
+
 @app.command()
 def lessons(
-    number: Annotated[int | None, typer.Argument(min=1, help="Lesson to show; omit to list them.")] = None,
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="N|status|next",
+            help="A lesson number to show it; status: what you ran beside each lesson's figures; "
+            "next: the experiment to run next. Omit to list the lessons.",
+            show_default=False,
+        ),
+    ] = None,
+    results_dir: opt.ResultsDir = None,
 ) -> None:
-    """List the lessons, or show lesson N."""
+    """List the lessons, show lesson N, or where you are: status and next."""
+    directory = results.results_dir(results_dir)
+    word = (target or "").strip().lower()
+    if word == "next":
+        _print_next(next_step(EXPERIMENTS, load_results(directory, EXPERIMENTS)))
+        return
+    if target is not None and word != "status" and not word.isdigit():
+        raise _fail(f"expected a lesson number, status or next; got {target!r}")
     files = lesson_files()
+    if word == "status":
+        _lessons_status(files, directory)
+        return
     if not files:
         raise _fail("no lessons found: lessons/ lives in the repository; run from a clone of it")
-    if number is None:
-        from rich.table import Table
-
-        table = Table(title="Lessons", title_justify="left", header_style="bold")
-        table.add_column("N", justify="right")
-        table.add_column("lesson")
-        table.add_column("experiments")
-        for n, path in sorted(files.items()):
-            title = path.read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
-            ids = ", ".join(e for e in EXPERIMENTS if e.split(".")[0] == str(n))
-            table.add_row(str(n), title, ids)
-        out.print(table)
-        out.print(
-            "Show one with [bold]orderbook-lab lessons N[/bold]; run an experiment with "
-            "[bold]orderbook-lab experiment ID[/bold]."
-        )
+    if target is None:
+        _lessons_list(files)
         return
+    number = int(word)
     if number not in files:
         raise _fail(f"no lesson {number}; lessons available: {', '.join(map(str, sorted(files)))}")
     out.print(Markdown(files[number].read_text(encoding="utf-8")))
+    if _experiments_of(number):
+        out.print(_status_of(number, files, load_results(directory, EXPERIMENTS)))
 
 
 @app.command()
@@ -241,20 +315,38 @@ def experiment(
     ],
     quick: Annotated[bool, typer.Option("--quick", help="Small, fast version (what CI runs).")] = False,
     json_out: opt.JsonOut = None,
+    results_dir: opt.ResultsDir = None,
 ) -> None:
-    """Run one experiment of a lesson and print its table."""
+    """Run one experiment of a lesson, print its tables and plots, and save the result.
+
+    The latest result of each experiment is kept in the results folder, for
+    [bold]orderbook-lab lessons status[/bold].
+    """
     if experiment_id not in EXPERIMENTS:
         raise typer.BadParameter(
             f"no experiment {experiment_id!r}; available: {', '.join(EXPERIMENTS)}", param_hint="'ID'"
         )
     spec = EXPERIMENTS[experiment_id]
     err.print(f"[bold]{spec.id}[/bold] {spec.title}{' (quick)' if quick else ''}", highlight=False)
+    started = time.perf_counter()
     report = run_experiment(spec, quick=quick, progress=lambda text: err.print(f"  {text}", highlight=False))
+    wall_s = time.perf_counter() - started
     for table in experiment_tables(report):
         out.print(table)
+    for plot in report.plots:
+        print_plot(plot, out)
     for finding in report.findings:
         out.print(f"- {finding}", highlight=False)
     _write_json(json_out, report.as_dict())
+    directory = results.results_dir(results_dir)
+    try:
+        path = results.save_result(report, directory, wall_s=wall_s)
+    except OSError as error:  # the run is done and printed: say so, do not fail it
+        err.print(
+            f"warning: result not saved in {directory}: {error.strerror}", highlight=False, soft_wrap=True
+        )
+    else:
+        err.print(f"saved {path}", highlight=False)
 
 
 @app.callback()

@@ -287,6 +287,17 @@ JsonOut = Annotated[
         dir_okay=False,
     ),
 ]
+ResultsDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--results-dir",
+        rich_help_panel=_OUTPUT,
+        help="Folder of saved experiment results, one file per experiment "
+        "\\[default: $ORDERBOOK_LAB_RESULTS, else results/ in the user data directory].",
+        show_default=False,
+        file_okay=False,
+    ),
+]
 BooksOut = Annotated[
     Path | None,
     typer.Option(

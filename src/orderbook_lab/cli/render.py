@@ -211,3 +211,45 @@ def _cell(value: object) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+def _when(saved) -> str:
+    """When a saved result ran (local time) and how: quick or full."""
+    if saved is None:
+        return "[dim]not run[/dim]"
+    local = saved.ran_at.astimezone()
+    return f"{local:%Y-%m-%d %H:%M} {'quick' if saved.quick else 'full'}"
+
+
+def _figure(value: float | None, text: str = "") -> str:
+    if value is None:
+        return text if text and text not in {"—", "-"} else "—"
+    return _num(value)
+
+
+def status_table(number: int, title: str, statuses) -> Table:
+    """One lesson's experiments: run or not (when, quick or full), and each
+    headline figure, yours beside the lesson's."""
+    heading = title if title.lower().startswith("lesson") else f"Lesson {number}: {title}"
+    table = Table(title=heading, title_justify="left", header_style="bold")
+    table.add_column("experiment")  # titles wrap; figure names fold, never "…"
+    table.add_column("ran")
+    table.add_column("figure", style="dim", overflow="fold")
+    table.add_column("yours", justify="right", no_wrap=True)
+    table.add_column("lesson's", justify="right", no_wrap=True)
+    for status in statuses:
+        label = f"{status.id} {status.title}"
+        ran = _when(status.saved)
+        if not status.figures:
+            table.add_row(label, ran, "", "", "")
+            continue
+        for index, row in enumerate(status.figures):
+            yours = _figure(row.yours) if status.saved is not None else ""
+            table.add_row(
+                label if index == 0 else "",
+                ran if index == 0 else "",
+                row.figure,
+                yours,
+                _figure(row.lessons, row.lessons_text),
+            )
+    return table
