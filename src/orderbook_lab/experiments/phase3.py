@@ -58,6 +58,10 @@ _STOLEN_PCT = 10.0
 """Busy-but-not-on-CPU time above this many percentage points is reported
 as time other processes took; below it, as noise of the accounting."""
 
+_PARALLEL_X = 1.5
+"""3.1: threads count as running in parallel only past this throughput
+ratio, half a core more than sync: anything less is overlap of waits."""
+
 _FIXED_COST_RATIO = 2.0
 """3.2: if ten times the bytes cost less than this many times the round
 trip, the fixed per-message cost dominates."""
@@ -134,7 +138,7 @@ def scaling(quick: bool, progress: Progress) -> Report:
     report.headline = {
         "processes_vs_sync_x": round(runs["multiprocessing", cores]["ratio"], 2),
         "processes_same_speed_x": round(runs["multiprocessing", cores]["same_speed"], 2),
-        "threads_best_same_speed_x": round(max(runs["threads", c]["same_speed"] for c in counts), 2),
+        "threads_best_vs_sync_x": round(max(runs["threads", c]["ratio"] for c in counts), 2),
     }
     return report
 
@@ -193,19 +197,24 @@ def scaling_findings(figures: dict) -> list[str]:
         else:
             why = "stayed level (within noise, ±10%): no more CPU to use, and no visible cost for the extra workers"
         findings.append(f"The best count was {best}; past {machine} workers ({tail}) throughput {why}.")
-    threads = [runs["threads", c]["same_speed"] for c in counts if ("threads", c) in runs]
+    threads = [runs["threads", c]["ratio"] for c in counts if ("threads", c) in runs]
     if max(threads) <= 1 + _SAME_WITHIN:
         gil = (
             "no faster than sync (within noise, ±10%): one GIL, so the CPU work of all worker threads (and the "
             "parent's parsing) runs one at a time"
         )
+    elif max(threads) < _PARALLEL_X:
+        gil = (
+            f"a little faster than sync, far from {cores}.0x: one GIL still runs the work one thread at a time; "
+            "what they gained is the parent parsing while a worker waits"
+        )
     else:
         gil = (
-            "more than noise: this Python may run threads in parallel (a free-threaded build), or the work "
-            "released the GIL"
+            f"above {_PARALLEL_X:g}x, so the threads ran in parallel: this Python may be a free-threaded build, "
+            "or the work released the GIL"
         )
     findings.append(
-        f"Threads stayed between {min(threads):.2f}x and {max(threads):.2f}x sync at equal speed per message: {gil}."
+        f"Threads gave between {min(threads):.2f}x and {max(threads):.2f}x sync's throughput: {gil}."
     )
     return findings
 
