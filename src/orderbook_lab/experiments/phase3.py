@@ -327,7 +327,7 @@ def ipc_findings(rows: list[list]) -> list[str]:
     ]
     findings.append(
         f"At {large[0]:,} B the round trip takes {large[3]:,.0f} µs ({large[5]:,.0f} MB/s one way), "
-        f"{_by(copy_ratio, 'slower', 'faster')} than an in-process copy of the same bytes"
+        f"against an in-process copy of the same bytes: {_by(copy_ratio, 'slower', 'faster')}"
         + (
             ": large payloads pay per byte, through the kernel's pipe buffer (64 KiB) in many chunks."
             if copy_ratio > 1 + _SAME_WITHIN
