@@ -68,14 +68,14 @@ _PAGES_MATCH_WITHIN = 0.25
 this share (pages are 4 KiB, spread over a few hundred books)."""
 
 
-def _by(ratio: float, more: str, less: str, within: float = _SAME_WITHIN) -> str:
+def _by(ratio: float, more: str, less: str, within: float = _SAME_WITHIN, same: str = "no different") -> str:
     """A ratio in words, right way up: '3.20x more', '1.25x less' (for 0.80),
-    or 'no different (within noise, ±10%)'."""
+    or '<same> (within noise, ±10%)'."""
     if ratio > 1 + within:
         return f"{ratio:.2f}x {more}"
     if 0 < ratio < 1 / (1 + within):
         return f"{1 / ratio:.2f}x {less}"
-    return f"no different (within noise, ±{within:.0%})"
+    return f"{same} (within noise, ±{within:.0%})"
 
 
 def _best_us(fn: Callable[[], object], loops: int, repeats: int) -> float:
@@ -228,7 +228,9 @@ def interference_findings(
     single, double = by_protocol["seqlock, one buffer"], by_protocol["seqlock, double buffer"]
     per_single = 1000 * single.retries / max(single.reads, 1)
     per_double = 1000 * double.retries / max(double.reads, 1)
-    if per_double + double.busy < per_single + single.busy:
+    if (double.retries + double.busy) / max(double.reads, 1) < (single.retries + single.busy) / max(
+        single.reads, 1
+    ):
         verdict = "fewer with two buffers, because the half being written is never the one being read"
     else:
         verdict = "no fewer with two buffers on this run: the writer rarely overlapped a read"
@@ -692,7 +694,7 @@ def query_latency_findings(figures: dict) -> list[str]:
     of = f" (median of {runs} runs)" if runs > 1 else ""
 
     def lower(a: float, b: float) -> str:
-        return _by(a / b if b else 1.0, "lower", "higher", _LATENCY_SAME_WITHIN)
+        return _by(a / b if b else 1.0, "lower", "higher", _LATENCY_SAME_WITHIN, same="about the same")
 
     findings = [
         f"Phase 3's query p99 was {p3['path99']:,.0f} µs from the moment it was sent and {p3['due99']:,.0f} µs "
