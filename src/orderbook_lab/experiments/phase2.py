@@ -25,8 +25,8 @@ _NOISE = 0.20
 """Two single runs whose figures differ by less than this share of the
 larger are "the same within noise". On the shared 2-core machine, repeats
 of one run moved throughput by up to about 20 % (lesson 2's reference
-runs); 2.3 measures the spread of its own control row in the same run and
-uses that instead when it is larger."""
+runs). 2.3 judges its flat-out cells by the spread of its own control
+row instead, measured in the same run (see ``_BATCH_SLACK``)."""
 
 _KEPT_UP = 0.90
 """A paced run kept up when it achieved at least this share of the offered
