@@ -138,3 +138,35 @@ def test_every_experiment_a_lesson_names_is_registered():
         # Each lesson's own experiments are named in it, so a reader can run them.
         own = {e for e in EXPERIMENTS if e.split(".")[0] == str(number)}
         assert own <= named, f"{path.name} does not name {sorted(own - named)}"
+
+
+HEADLINED = ["1.1", "1.2", "1.3", "1.4", "2.1", "2.2", "2.3", "2.4", "2.5"]
+
+
+@pytest.mark.parametrize("experiment_id", HEADLINED)
+def test_headline_figures_are_a_few_named_finite_numbers(reports, experiment_id):
+    headline = reports[experiment_id].headline
+    assert 1 <= len(headline) <= 3, headline
+    for name, value in headline.items():
+        assert re.fullmatch(r"[a-z0-9_]+", name), name
+        assert isinstance(value, (int, float)) and math.isfinite(value), (name, value)
+
+
+def test_the_lessons_list_each_headline_figure_by_its_name_in_code(reports):
+    lessons = lesson_files()
+    if not lessons:
+        pytest.skip("no lessons/ directory in this checkout")
+    for number in (1, 2):
+        text = lessons[number].read_text(encoding="utf-8")
+        _, found, section = text.partition("## Headline figures")
+        assert found, f"lesson {number} has no headline figures section"
+        listed = set(re.findall(r"^\| (\d+\.\d+) \| ([a-z0-9_]+) \|", section, flags=re.M))
+        named = {(e, name) for e in HEADLINED if e.startswith(f"{number}.") for name in reports[e].headline}
+        assert listed == named
+
+
+@pytest.mark.parametrize("experiment_id", ["1.1", "2.2"])
+def test_plots_carry_points(reports, experiment_id):
+    [plot] = reports[experiment_id].plots
+    assert plot.series and all(len(points) >= 2 for points in plot.series.values())
+    assert all(math.isfinite(x) and y >= 0 for points in plot.series.values() for x, y in points)
