@@ -99,6 +99,10 @@ def _median_stress(config: StressConfig, repeats: int) -> StressResult:
 # ---------------------------------------------------------------- 4.2
 
 
+_STRESS_TIMEOUT_S = 600.0
+"""How long one stress run of 4.2 may take before it counts as hung."""
+
+
 def interference(quick: bool, progress: Progress) -> Report:
     """4.2: does a fast reader slow the writer, and is a torn read ever seen?"""
     report = Report("4.2", "Read/write interference", quick=quick)
@@ -120,7 +124,7 @@ def interference(quick: bool, progress: Progress) -> Report:
         progress(f"stress: {readers} reader(s), {publishes:,} publishes")
         config = StressConfig(
             publishes=publishes, reads=None, readers=readers, books=16,
-            min_levels=levels, max_levels=levels, grow_every=0,
+            min_levels=levels, max_levels=levels, grow_every=0, timeout_s=_STRESS_TIMEOUT_S,
         )  # fmt: skip
         r = by_readers[readers] = _median_stress(config, repeats)
         table.add(readers, round(r.publishes_per_s), round(r.cpu_us_per_publish, 2),
@@ -148,9 +152,12 @@ def interference(quick: bool, progress: Progress) -> Report:
         progress(f"stress: {name}, {reads:,} reads")
         r = by_protocol[name] = run_stress(
             StressConfig(
-                reads=reads, books=1, min_levels=hot_levels, max_levels=hot_levels, grow_every=0, **knobs
+                reads=reads, books=1, min_levels=hot_levels, max_levels=hot_levels, grow_every=0,
+                # A hang guard, not a speed limit: checking 100,000 reads of a 200-level book
+                # against the expected one took over a minute on a slower 2-core machine.
+                timeout_s=_STRESS_TIMEOUT_S, **knobs,
             )
-        )
+        )  # fmt: skip
         proto.add(name, r.reads, r.publishes, r.retries, round(1000 * r.retries / max(r.reads, 1), 2), r.busy,
                   r.torn_rejected, r.violations)  # fmt: skip
 
