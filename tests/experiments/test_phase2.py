@@ -78,13 +78,13 @@ def test_queue_findings_follow_the_trade_the_run_showed():
     assert "little waited upstream" in free and "no growth beyond noise" in free
 
 
-def _batch_figures(waiting_ms: float, no_wait_ms: float, spread: float) -> dict:
+def _batch_figures(waiting_ms: float, no_wait_ms: float, spread: float, no_wait_batch: float = 1.0) -> dict:
     return {
         "unbatched_p50_ms": 0.12,
         "waiting_p50_ms": waiting_ms,
         "waiting_batch": 21.1,
         "no_wait_p50_ms": no_wait_ms,
-        "no_wait_batch": 1.0,
+        "no_wait_batch": no_wait_batch,
         "control_spread": spread,
     }
 
@@ -95,8 +95,11 @@ def test_batch_findings_call_noise_what_the_control_row_spreads_by():
     assert "charges the wait" in noise[0] and "it never waits" in noise[1]
     assert "noise on this machine" in noise[2]
     gain = {**ratio, (500, 100.0): 1.6}
-    real = batch_findings(_batch_figures(0.13, 0.5, 0.02), gain, 500, 100.0)
+    real = batch_findings(_batch_figures(0.13, 0.5, 0.02, no_wait_batch=6.0), gain, 500, 100.0)
     assert "no cost beyond noise" in real[0] and "cost latency beyond noise" in real[1]
+    # Slower, but one message a batch: not batching's doing.
+    alone = batch_findings(_batch_figures(0.13, 0.5, 0.02, no_wait_batch=1.0), gain, 500, 100.0)
+    assert "batching cannot be the cause" in alone[1] and "cost latency" not in alone[1]
     assert "some of it is batching" in real[2] and "noise on this machine" not in real[2]
 
 
