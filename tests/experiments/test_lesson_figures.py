@@ -33,7 +33,9 @@ def _decimals(text: str) -> int:
 @pytest.mark.parametrize("figure", list(_quoted()))
 def test_a_quoted_figure_is_the_reference_runs(figure):
     path = _RUNS / f"{figure.experiment}.json"
-    assert path.is_file(), f"no reference run for {figure.experiment}: write {path.relative_to(_RUNS.parents[1])}"
+    assert path.is_file(), (
+        f"no reference run for {figure.experiment}: write {path.relative_to(_RUNS.parents[1])}"
+    )
     run = json.loads(path.read_text())
     assert run["id"] == figure.experiment and run["quick"] is False
     assert figure.figure in run["headline"], f"{figure.experiment} has no figure {figure.figure!r}"
