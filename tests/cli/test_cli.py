@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import invoke, ok
 from typer.testing import CliRunner
 
-from orderbook_lab.cli import app
 from orderbook_lab.core.prices import price_to_ticks, ticks_to_price
 from orderbook_lab.core.recording import frame_line, gap_line
 from orderbook_lab.experiments import lesson_files
@@ -21,19 +21,6 @@ runner = CliRunner()
 
 _CONFIG_KEYS = {"engine", "phase", "messages", "duration_s", "rate", "assets", "seed", "popularity",
                 "work_ms", "io_ms", "query_rate", "processes", "codec"}  # fmt: skip
-
-
-def _invoke(*args: object):
-    result = runner.invoke(app, [str(arg) for arg in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
-
-
-def _ok(*args: object):
-    result = _invoke(*args)
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def _check_result_contract(result: dict) -> None:
@@ -79,7 +66,7 @@ def _check_books_contract(books: dict, digest: str) -> None:
 
 def test_run_writes_json_and_books_per_the_contract(tmp_path):
     result_path, books_path = tmp_path / "out" / "r.json", tmp_path / "b.json"
-    shown = _ok("run", "--phase", 1, "--messages", 2000, "--assets", 20, "--seed", 7,
+    shown = ok("run", "--phase", 1, "--messages", 2000, "--assets", 20, "--seed", 7,
                 "--json", result_path, "--books-out", books_path)  # fmt: skip
     assert "messages processed" in shown.stdout  # the result table
     result = json.loads(result_path.read_text())
@@ -99,14 +86,14 @@ def test_run_writes_json_and_books_per_the_contract(tmp_path):
 def test_run_is_deterministic_for_the_same_seed(tmp_path):
     digests = []
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
-        _ok("run", "--messages", 500, "--assets", 6, "--seed", seed, "--json", tmp_path / f"{name}.json")
+        ok("run", "--messages", 500, "--assets", 6, "--seed", seed, "--json", tmp_path / f"{name}.json")
         digests.append(json.loads((tmp_path / f"{name}.json").read_text())["books"]["digest"])
     assert digests[0] == digests[1] != digests[2]
 
 
 def test_run_with_engine_queries_and_zipf(tmp_path):
     path = tmp_path / "r.json"
-    _ok("run", "--engine", "sync", "--messages", 1500, "--assets", 8, "--query-rate", 1000,
+    ok("run", "--engine", "sync", "--messages", 1500, "--assets", 8, "--query-rate", 1000,
         "--popularity", "zipf", "--json", path)  # fmt: skip
     result = json.loads(path.read_text())
     _check_result_contract(result)
@@ -118,7 +105,7 @@ def test_run_with_engine_queries_and_zipf(tmp_path):
 
 def test_run_with_a_duration_is_ended_by_it(tmp_path):
     path = tmp_path / "r.json"
-    _ok("run", "--duration", 0.2, "--rate", 200, "--assets", 4, "--json", path)
+    ok("run", "--duration", 0.2, "--rate", 200, "--assets", 4, "--json", path)
     result = json.loads(path.read_text())
     _check_result_contract(result)
     assert result["config"]["duration_s"] == 0.2
@@ -127,7 +114,7 @@ def test_run_with_a_duration_is_ended_by_it(tmp_path):
 
 def test_compare_writes_a_run_per_phase(tmp_path):
     path = tmp_path / "c.json"
-    shown = _ok("compare", "--phases", "1,1", "--messages", 400, "--assets", 4, "--json", path)
+    shown = ok("compare", "--phases", "1,1", "--messages", 400, "--assets", 4, "--json", path)
     runs = json.loads(path.read_text())["runs"]
     assert len(runs) == 2
     for result in runs:
@@ -141,12 +128,12 @@ def test_compare_writes_a_run_per_phase(tmp_path):
 
 def test_source_then_replay_gives_the_same_books_as_run(tmp_path):
     stream = tmp_path / "s.jsonl"
-    shown = _ok("source", "--messages", 3000, "--assets", 9, "--seed", 11, "--out", stream)
+    shown = ok("source", "--messages", 3000, "--assets", 9, "--seed", 11, "--out", stream)
     assert "3,000 messages" in shown.stdout
     lines = stream.read_text().splitlines()
     assert sum(len(json.loads(t)) if t.startswith("[") else 1 for t in lines) == 3000
-    _ok("replay", stream, "--json", tmp_path / "replay.json", "--books-out", tmp_path / "replay_books.json")
-    _ok("run", "--messages", 3000, "--assets", 9, "--seed", 11,
+    ok("replay", stream, "--json", tmp_path / "replay.json", "--books-out", tmp_path / "replay_books.json")
+    ok("run", "--messages", 3000, "--assets", 9, "--seed", 11,
         "--json", tmp_path / "run.json", "--books-out", tmp_path / "run_books.json")  # fmt: skip
     replayed, ran = (json.loads((tmp_path / n).read_text()) for n in ("replay.json", "run.json"))
     _check_result_contract(replayed)
@@ -157,14 +144,14 @@ def test_source_then_replay_gives_the_same_books_as_run(tmp_path):
 
 def test_source_is_byte_identical_for_the_same_seed(tmp_path):
     for name in ("a", "b"):
-        _ok("source", "-n", 700, "--assets", 5, "--seed", 2, "--out", tmp_path / f"{name}.jsonl")
-    _ok("source", "-n", 700, "--assets", 5, "--seed", 3, "--out", tmp_path / "c.jsonl")
+        ok("source", "-n", 700, "--assets", 5, "--seed", 2, "--out", tmp_path / f"{name}.jsonl")
+    ok("source", "-n", 700, "--assets", 5, "--seed", 3, "--out", tmp_path / "c.jsonl")
     a, b, c = ((tmp_path / f"{n}.jsonl").read_bytes() for n in "abc")
     assert a == b != c
 
 
 def test_replay_of_bad_lines_exits_0_applies_the_good_and_lists_the_bad(tmp_path, bad_file):
-    shown = _ok("replay", bad_file, "--json", tmp_path / "r.json", "--books-out", tmp_path / "b.json")
+    shown = ok("replay", bad_file, "--json", tmp_path / "r.json", "--books-out", tmp_path / "b.json")
     result = json.loads((tmp_path / "r.json").read_text())
     _check_result_contract(result)
     assert {k: result["messages"][k] for k in ("generated", "processed", "invalid", "dropped")} == {
@@ -188,7 +175,7 @@ def test_replay_of_bad_lines_exits_0_applies_the_good_and_lists_the_bad(tmp_path
 
 
 def test_replay_of_every_valid_shape(tmp_path, valid_file):
-    _ok("replay", valid_file, "--json", tmp_path / "r.json", "--books-out", tmp_path / "b.json")
+    ok("replay", valid_file, "--json", tmp_path / "r.json", "--books-out", tmp_path / "b.json")
     result = json.loads((tmp_path / "r.json").read_text())
     assert (result["messages"]["generated"], result["messages"]["invalid"]) == (15, 0)
     assert result["messages"]["other"] == 2
@@ -209,11 +196,11 @@ def _recording(path: Path, lines: list[str], gap_at: int | None = None) -> Path:
 
 def test_replay_of_a_recording_reports_its_gaps(tmp_path):
     stream = tmp_path / "s.jsonl"
-    _ok("source", "--messages", 500, "--assets", 4, "--seed", 3, "--out", stream)
+    ok("source", "--messages", 500, "--assets", 4, "--seed", 3, "--out", stream)
     lines = stream.read_text().splitlines()
     recording = _recording(tmp_path / "rec.jsonl", lines, gap_at=100)
-    _ok("replay", stream, "--json", tmp_path / "plain.json")
-    shown = _ok("replay", recording, "--json", tmp_path / "rec.json", "--speed", 4)
+    ok("replay", stream, "--json", tmp_path / "plain.json")
+    shown = ok("replay", recording, "--json", tmp_path / "rec.json", "--speed", 4)
     plain, recorded = (json.loads((tmp_path / n).read_text()) for n in ("plain.json", "rec.json"))
     _check_result_contract(recorded)
     assert recorded["books"]["digest"] == plain["books"]["digest"]
@@ -225,7 +212,7 @@ def test_replay_of_a_recording_reports_its_gaps(tmp_path):
 
 
 def test_replay_speed_paces_a_plain_file_by_its_timestamps(tmp_path, valid_file):
-    _ok("replay", valid_file, "--speed", 1000, "--json", tmp_path / "r.json")
+    ok("replay", valid_file, "--speed", 1000, "--json", tmp_path / "r.json")
     assert json.loads((tmp_path / "r.json").read_text())["messages"]["processed"] == 15
 
 
@@ -237,7 +224,7 @@ def test_replay_speed_paces_a_plain_file_by_its_timestamps(tmp_path, valid_file)
     ],
 )
 def test_replay_speed_needs_no_rate(valid_file, args, phrase):
-    result = _invoke("replay", valid_file, *args)
+    result = invoke("replay", valid_file, *args)
     assert result.exit_code == 2, result.output
     assert phrase in result.output
 
@@ -245,7 +232,7 @@ def test_replay_speed_needs_no_rate(valid_file, args, phrase):
 def test_replay_speed_refuses_a_file_with_nothing_to_pace_by(tmp_path):
     untimed = tmp_path / "untimed.jsonl"
     untimed.write_text('{"event_type":"book","asset_id":"1","bids":[],"asks":[]}\n')
-    result = _invoke("replay", untimed, "--speed", 1)
+    result = invoke("replay", untimed, "--speed", 1)
     assert result.exit_code == 2, result.output
     text = " ".join(result.output.replace("│", " ").split())
     assert "no receive times (recv_ms) and no message timestamps" in text
@@ -276,7 +263,7 @@ def test_replay_speed_refuses_a_file_with_nothing_to_pace_by(tmp_path):
     ],
 )
 def test_bad_arguments_exit_2(args, phrase):
-    result = _invoke(*args)
+    result = invoke(*args)
     assert result.exit_code == 2, result.output
     assert phrase in result.output
 
@@ -295,7 +282,7 @@ def lessons_dir(tmp_path, monkeypatch):
 
 
 def test_lessons_without_a_lessons_directory(lessons_dir):
-    result = _invoke("lessons")
+    result = invoke("lessons")
     assert result.exit_code == 2
     assert "no lessons found" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -307,13 +294,13 @@ def test_lessons_list_and_show(lessons_dir):
     (lessons_dir / "002_async.md").write_text("# Async\n\nAn event loop.\n")
     (lessons_dir / "notes.md").write_text("# not a lesson\n")
     (lessons_dir / "01_short.md").write_text("# not a lesson either\n")
-    listing = _ok("lessons")
+    listing = ok("lessons")
     assert "The baseline" in listing.stdout and "Async" in listing.stdout
     assert "not a lesson" not in listing.stdout
     assert "1.1" in listing.stdout  # lesson 1 lists its experiments
-    shown = _ok("lessons", 1)
+    shown = ok("lessons", 1)
     assert "One thread" in shown.stdout and "**" not in shown.stdout  # rendered, not raw
-    missing = _invoke("lessons", 7)
+    missing = invoke("lessons", 7)
     assert missing.exit_code == 2
     assert "no lesson 7" in missing.stderr
 
@@ -328,7 +315,7 @@ def test_lesson_files_maps_numbers_to_files(tmp_path):
 
 def test_experiment_quick_prints_tables_findings_and_json(tmp_path):
     path = tmp_path / "e.json"
-    shown = _ok("experiment", "1.2", "--quick", "--json", path)
+    shown = ok("experiment", "1.2", "--quick", "--json", path)
     report = json.loads(path.read_text())
     assert report["id"] == "1.2" and report["quick"] is True
     assert report["tables"] and report["tables"][0]["rows"]

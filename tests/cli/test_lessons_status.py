@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import invoke, ok
 from rich.console import Console
 from rich.text import Text
 from typer.testing import CliRunner
 
-from orderbook_lab.cli import app
 from orderbook_lab.cli.plot import plot_text, print_plot
 from orderbook_lab.experiments import EXPERIMENTS, Experiment, Plot, Report, lesson_files
 from orderbook_lab.experiments.results import save_result
@@ -24,19 +24,6 @@ from orderbook_lab.experiments.results import save_result
 runner = CliRunner()
 commands = importlib.import_module("orderbook_lab.cli.app")  # the module, not the Typer app
 _FIXTURE_LESSON = Path(__file__).parents[1] / "fixtures" / "lessons" / "001_fixture.md"
-
-
-def _invoke(*args: object):
-    result = runner.invoke(app, [str(arg) for arg in args])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
-
-
-def _ok(*args: object):
-    result = _invoke(*args)
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def _flat(text: str) -> str:
@@ -70,13 +57,13 @@ def _row(stdout: str, experiment_id: str) -> str:
 
 def test_experiment_saves_then_status_and_next_show_it(tmp_path, lessons_dir):
     results = tmp_path / "results"
-    _ok("experiment", "1.2", "--quick", "--results-dir", results)
+    ok("experiment", "1.2", "--quick", "--results-dir", results)
     saved = json.loads((results / "1.2.json").read_text())
     assert saved["id"] == "1.2" and saved["quick"] is True
     assert saved["report"]["id"] == "1.2" and saved["report"]["tables"]
     assert saved["machine"]["python"] and saved["ran_at"]
 
-    status = _ok("lessons", "status", "--results-dir", results)
+    status = ok("lessons", "status", "--results-dir", results)
     assert "quick" in _row(status.stdout, "1.2")  # ran, and how
     assert "not run" in _row(status.stdout, "1.1")
     assert "0.98" in _row(status.stdout, "1.2")  # the lesson's figure
@@ -84,7 +71,7 @@ def test_experiment_saves_then_status_and_next_show_it(tmp_path, lessons_dir):
         assert f"{value:.2f}"[:3] in _row(status.stdout, "1.2").replace(",", "")  # 27,484 is 27484
     assert f"1 of {len(EXPERIMENTS)} experiments run" in _flat(status.stdout)
 
-    step = _ok("lessons", "next", "--results-dir", results)
+    step = ok("lessons", "next", "--results-dir", results)
     assert "orderbook-lab experiment 1.1" in step.stdout  # the first not yet run, in lesson order
     assert "experiment 1.2" not in step.stdout
 
@@ -92,7 +79,7 @@ def test_experiment_saves_then_status_and_next_show_it(tmp_path, lessons_dir):
 def test_status_sets_a_saved_figure_beside_the_lessons(tmp_path, lessons_dir):
     report = Report("1.2", "Work", quick=False, headline={"throughput_ratio_x": 0.97, "extra_x": 3.5})
     save_result(report, tmp_path)
-    status = _ok("lessons", "status", "--results-dir", tmp_path)
+    status = ok("lessons", "status", "--results-dir", tmp_path)
     row = _row(status.stdout, "1.2")
     assert "0.97 0.98" in row  # yours beside the lesson's
     assert "full" in row
@@ -104,23 +91,23 @@ def test_status_sets_a_saved_figure_beside_the_lessons(tmp_path, lessons_dir):
 def test_results_dir_from_the_environment(tmp_path, monkeypatch, lessons_dir):
     save_result(Report("1.1", "Rate"), tmp_path / "env")
     monkeypatch.setenv("ORDERBOOK_LAB_RESULTS", str(tmp_path / "env"))
-    assert "orderbook-lab experiment 1.2" in _ok("lessons", "next").stdout
+    assert "orderbook-lab experiment 1.2" in ok("lessons", "next").stdout
 
 
 def test_next_when_all_ran_suggests_a_full_run(tmp_path):
     for experiment_id in EXPERIMENTS:
         save_result(Report(experiment_id, "x", quick=experiment_id.endswith(".3")), tmp_path)
-    step = _ok("lessons", "next", "--results-dir", tmp_path)
+    step = ok("lessons", "next", "--results-dir", tmp_path)
     assert "Every experiment has run" in step.stdout
     assert "orderbook-lab experiment 1.3" in step.stdout
     for experiment_id in EXPERIMENTS:
         save_result(Report(experiment_id, "x", quick=False), tmp_path)
-    assert "in full" in _ok("lessons", "next", "--results-dir", tmp_path).stdout
+    assert "in full" in ok("lessons", "next", "--results-dir", tmp_path).stdout
 
 
 def test_lesson_n_appends_your_figures(tmp_path, lessons_dir):
     save_result(Report("1.2", "Work", headline={"throughput_ratio_x": 0.97}), tmp_path)
-    shown = _ok("lessons", 1, "--results-dir", tmp_path)
+    shown = ok("lessons", 1, "--results-dir", tmp_path)
     text = shown.stdout
     assert "It quotes figures" in text  # the lesson, rendered
     table = text[text.index("Lesson 1: A fixture lesson", text.index("It quotes figures")) :]
@@ -138,7 +125,7 @@ def test_lesson_n_appends_your_figures(tmp_path, lessons_dir):
     ],
 )
 def test_bad_lessons_arguments_exit_2(lessons_dir, args, phrase):
-    result = _invoke(*args)
+    result = invoke(*args)
     assert result.exit_code == 2, result.output
     assert phrase in result.output
     if phrase and "No such option" not in phrase:
@@ -151,7 +138,7 @@ def test_a_results_dir_that_is_a_file_does_not_lose_the_run(tmp_path, monkeypatc
     monkeypatch.setitem(EXPERIMENTS, "9.1", _fake_experiment(Report("9.1", "Fake")))
     monkeypatch.setattr(commands, "EXPERIMENTS", EXPERIMENTS)
     monkeypatch.setenv("ORDERBOOK_LAB_RESULTS", str(blocker / "sub"))
-    result = _ok("experiment", "9.1")
+    result = ok("experiment", "9.1")
     assert "result not saved" in result.stderr
 
 
@@ -173,7 +160,7 @@ def _fake_experiment(report: Report) -> Experiment:
 def test_experiment_draws_its_plots_after_the_tables(tmp_path, monkeypatch):
     report = Report("9.1", "Fake", findings=["a finding"], plots=[_plot()])
     monkeypatch.setitem(EXPERIMENTS, "9.1", _fake_experiment(report))
-    shown = _ok("experiment", "9.1", "--results-dir", tmp_path, "--json", tmp_path / "r.json")
+    shown = ok("experiment", "9.1", "--results-dir", tmp_path, "--json", tmp_path / "r.json")
     assert "Latency vs rate" in shown.stdout
     assert "rate (msg/s)" in shown.stdout and "asyncio" in shown.stdout  # axis label, legend
     assert "\x1b[" not in shown.stdout  # not a terminal: no colour codes
