@@ -11,13 +11,11 @@ from pathlib import Path
 
 import pytest
 from cli_runner import invoke, ok
-from typer.testing import CliRunner
 
 from orderbook_lab.core.prices import price_to_ticks, ticks_to_price
 from orderbook_lab.core.recording import frame_line, gap_line
 from orderbook_lab.experiments import lesson_files
 
-runner = CliRunner()
 
 _CONFIG_KEYS = {"engine", "phase", "messages", "duration_s", "rate", "assets", "seed", "popularity",
                 "work_ms", "io_ms", "query_rate", "processes", "codec"}  # fmt: skip

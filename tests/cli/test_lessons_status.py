@@ -15,13 +15,11 @@ import pytest
 from cli_runner import invoke, ok
 from rich.console import Console
 from rich.text import Text
-from typer.testing import CliRunner
 
 from orderbook_lab.cli.plot import plot_text, print_plot
 from orderbook_lab.experiments import EXPERIMENTS, Experiment, Plot, Report, lesson_files
 from orderbook_lab.experiments.results import save_result
 
-runner = CliRunner()
 commands = importlib.import_module("orderbook_lab.cli.app")  # the module, not the Typer app
 _FIXTURE_LESSON = Path(__file__).parents[1] / "fixtures" / "lessons" / "001_fixture.md"
 
