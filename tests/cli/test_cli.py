@@ -16,7 +16,6 @@ from orderbook_lab.core.prices import price_to_ticks, ticks_to_price
 from orderbook_lab.core.recording import frame_line, gap_line
 from orderbook_lab.experiments import lesson_files
 
-
 _CONFIG_KEYS = {"engine", "phase", "messages", "duration_s", "rate", "assets", "seed", "popularity",
                 "work_ms", "io_ms", "query_rate", "processes", "codec"}  # fmt: skip
 
