@@ -40,14 +40,13 @@ import time
 from typing import Any
 
 from ..core.book import BookView
-from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.metrics import LatencyHistogram
 from ..core.router import RouterStats
 from ..core.source import MessageSource
 from ._pipeline import Pipeline, QuerySchedule
 from ._routing import AssetRoutes
 from ._worker import Drain, Query, Ready, Reply, Stop, WorkerReport
-from .base import EngineError, ProgressCallback, RunConfig, RunStats
+from .base import EngineError, Lifecycle, RunConfig, RunStats
 
 __all__ = ["PoolEngine", "WorkerCrashed", "QueryTimeout"]
 
@@ -71,7 +70,7 @@ class QueryTimeout(EngineError):
     """A query's answer did not come within its timeout."""
 
 
-class PoolEngine:
+class PoolEngine(Lifecycle):
     """A parent that feeds ``workers`` owners of disjoint sets of books.
 
     Subclasses set ``name`` and implement ``_launch`` (start workers; each
@@ -85,19 +84,10 @@ class PoolEngine:
     messages): enough to keep a worker busy while the parent refills it,
     small enough that a backlog stays short."""
 
-    def __init__(
-        self,
-        config: RunConfig,
-        *,
-        clock: Clock = SYSTEM_CLOCK,
-        on_progress: ProgressCallback | None = None,
-    ) -> None:
-        self.config = config
-        self.clock = clock
-        self.on_progress = on_progress
+    def __init__(self, config: RunConfig, **kwargs) -> None:
+        super().__init__(config, **kwargs)
         self.workers = config.processes or os.cpu_count() or 1
         self.batch = max(1, config.ipc_batch)
-        self._state = "new"
         self._completed = False
         self._pipeline: Pipeline | None = None
         self._routes = AssetRoutes(self.workers, config.routing)
@@ -127,8 +117,6 @@ class PoolEngine:
         self._shed = 0
         self._segments = {name: LatencyHistogram() for name in ("send", "queue", "worker", "reply")}
         self._answered_latency = LatencyHistogram()  # worker round trips only (not "no book yet")
-        self._startup_s = 0.0
-        self._shutdown_s = 0.0
         self._sigterm_before: Any = None
         self._stragglers = 0
         self._stats: RunStats | None = None
@@ -136,19 +124,13 @@ class PoolEngine:
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self) -> None:
+    def _open(self) -> None:
         """Start the workers and wait until each has said ``Ready``
         (``startup_s``: spawning is not part of the run's throughput)."""
-        if self._state != "new":
-            raise RuntimeError(f"engine is {self._state}; an engine starts once")
-        began = time.perf_counter()
-        self._state = "starting"
         self._install_sigterm()
         self._pipeline = Pipeline(self.config, self.clock)
         self._launch()
         self._wait_for(lambda: len(self._ready) == self.workers, _STARTUP_TIMEOUT_S, "workers to start")
-        self._state = "started"
-        self._startup_s = time.perf_counter() - began
 
     @property
     def worker_pids(self) -> list[int]:
@@ -156,10 +138,7 @@ class PoolEngine:
         return [pid for _, pid in sorted(self._ready.items()) if pid != os.getpid()]
 
     def run(self, source: MessageSource) -> None:
-        if self._state != "started":
-            raise RuntimeError(f"engine is {self._state}; call start() first")
-        pipeline = self._pipeline
-        assert pipeline is not None
+        self._require_started()
         self._source = source
         self._running = True
         try:
@@ -208,35 +187,44 @@ class PoolEngine:
         if on_progress is not None:
             on_progress(pipeline.generated)
 
-    def stop(self) -> None:
-        """Drain and stop the workers; gather their books and numbers.
+    def _close(self) -> None:
+        """Drain and stop the workers (``stop`` times this and makes it
+        idempotent).
 
         After a complete run: ``Stop`` to each worker, wait for its report,
         join. After an error or an interrupt: close the channels (a worker
         leaves after the frame in hand), join with a timeout, terminate
         stragglers. Ctrl-C and SIGTERM arriving meanwhile are held until
-        the workers are gone, then raised. Idempotent."""
-        if self._state in ("new", "stopped"):
-            self._state = "stopped"
-            return
-        began = time.perf_counter()
+        the workers are gone, then raised. The books and numbers the
+        workers reported are gathered once, by ``stats`` or ``books``."""
         held = _HeldSignals()
         try:
             self._halt(abort=not self._completed)
         finally:
-            self._state = "stopped"
-            self._shutdown_s = time.perf_counter() - began
-            if len(self._reports) == self.workers and self._completed:
-                self._stats = self._gather()
             sigterm_before, self._sigterm_before = self._sigterm_before, None
             held.release(sigterm_before)
 
-    def stats(self) -> RunStats:
-        if self._stats is None:
-            raise EngineError("no statistics: the run did not complete (see the error it raised)")
+    def _gathered(self) -> RunStats | None:
+        """The run's statistics once stopped after a complete run (every
+        worker reported); gathered on first use, since gathering merges the
+        workers' counters into the pipeline."""
+        if (
+            self._stats is None
+            and self._state == "stopped"
+            and self._completed
+            and len(self._reports) == self.workers
+        ):
+            self._stats = self._gather()
         return self._stats
 
+    def stats(self) -> RunStats:
+        stats = self._gathered()
+        if stats is None:
+            raise EngineError("no statistics: the run did not complete (see the error it raised)")
+        return stats
+
     def books(self) -> dict[str, dict[str, list[list]]]:
+        self._gathered()
         if self._books is None:
             raise EngineError("no books: the run did not complete")
         return self._books

@@ -45,20 +45,19 @@ absolute, so ``import asyncio`` here and everywhere else finds the stdlib.)
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from typing import Any
 
-from ..core.clock import SYSTEM_CLOCK, Clock
+from ..core.clock import Clock
 from ..core.messages import Message, OtherMessage, PriceChangeMessage
 from ..core.source import MessageSource
 from ._async_source import network_frames
 from ._pipeline import Pipeline, QuerySchedule
 from ._queues import POLICIES, BoundedQueue, QueueClosed
 from ._work import CpuWork
-from .base import ProgressCallback, RunConfig, RunStats
+from .base import Lifecycle, RunConfig, RunStats
 
 __all__ = ["AsyncioEngine", "LOOPS"]
 
@@ -192,22 +191,14 @@ class _Lanes:
         }
 
 
-class AsyncioEngine:
+class AsyncioEngine(Lifecycle):
     """Event-loop engine (phase 2); see the module docstring."""
 
     name = "asyncio"
 
-    def __init__(
-        self,
-        config: RunConfig,
-        *,
-        clock: Clock = SYSTEM_CLOCK,
-        on_progress: ProgressCallback | None = None,
-    ) -> None:
+    def __init__(self, config: RunConfig, **kwargs) -> None:
         _validate(config)
-        self.config = config
-        self.clock = clock
-        self.on_progress = on_progress
+        super().__init__(config, **kwargs)
         self._pipeline: Pipeline | None = None
         self._source: MessageSource | None = None
         self._runner: asyncio.Runner | None = None
@@ -219,17 +210,11 @@ class AsyncioEngine:
         self._batches = 0
         self._batched = 0
         self._full_batches = 0
-        self._startup_s = 0.0
-        self._shutdown_s = 0.0
-        self._state = "new"
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self) -> None:
+    def _open(self) -> None:
         """Calibrate the CPU work and create the event loop (startup_s)."""
-        if self._state != "new":
-            raise RuntimeError(f"engine is {self._state}; an engine starts once")
-        began = time.perf_counter()
         pipeline = self._pipeline = Pipeline(self.config, self.clock)
         if self.config.offload == "thread" and self.config.work_ms > 0:
             # The book update stays on the loop; only the CPU work moves.
@@ -237,27 +222,19 @@ class AsyncioEngine:
         factory, self._loop_name, self._loop_reason = _loop_factory(self.config.loop)
         self._runner = asyncio.Runner(loop_factory=factory)
         self._runner.get_loop()
-        self._state = "started"
-        self._startup_s = time.perf_counter() - began
 
     def run(self, source: MessageSource) -> None:
         """Consume ``source`` to its end on the event loop, then return
         once every accepted message is applied."""
-        if self._state != "started":
-            raise RuntimeError(f"engine is {self._state}; call start() first")
+        self._require_started()
         assert self._runner is not None
         self._source = source
         self._runner.run(self._main(source))
 
-    def stop(self) -> None:
-        """Close the event loop (and its default executor). Idempotent."""
-        if self._state == "stopped":
-            return
-        began = time.perf_counter()
+    def _close(self) -> None:
+        """Close the event loop (and its default executor)."""
         if self._runner is not None:
             self._runner.close()
-        self._state = "stopped"
-        self._shutdown_s = time.perf_counter() - began
 
     def stats(self) -> RunStats:
         if self._pipeline is None:

@@ -212,8 +212,8 @@ class SharedMemoryEngine(MultiprocessingEngine):
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self) -> None:
-        super().start()
+    def _open(self) -> None:
+        super()._open()
         # Every worker created its directory before saying Ready: map them now.
         self._books_reader = BookReader(self.prefix, self.workers, clock=self.clock)
         self._books_reader.map_ahead()

@@ -12,49 +12,33 @@ from __future__ import annotations
 
 import time
 
-from ..core.clock import SYSTEM_CLOCK, Clock
+from ..core.clock import Clock
 from ..core.source import MessageSource
 from ._pipeline import Pipeline, QuerySchedule
-from .base import ProgressCallback, RunConfig, RunStats
+from .base import Lifecycle, RunConfig, RunStats
 
 __all__ = ["SyncEngine"]
 
 _PROGRESS_EVERY = 256  # frames between progress callbacks: a clock read each
 
 
-class SyncEngine:
-    """Single-threaded, blocking engine (phase 1)."""
+class SyncEngine(Lifecycle):
+    """Single-threaded, blocking engine (phase 1). Nothing to release in
+    one thread, so ``stop`` (from ``Lifecycle``) only marks it stopped."""
 
     name = "sync"
 
-    def __init__(
-        self,
-        config: RunConfig,
-        *,
-        clock: Clock = SYSTEM_CLOCK,
-        on_progress: ProgressCallback | None = None,
-    ) -> None:
-        self.config = config
-        self.clock = clock
-        self.on_progress = on_progress
+    def __init__(self, config: RunConfig, **kwargs) -> None:
+        super().__init__(config, **kwargs)
         self._pipeline: Pipeline | None = None
         self._source: MessageSource | None = None
-        self._startup_s = 0.0
-        self._shutdown_s = 0.0
-        self._state = "new"
 
-    def start(self) -> None:
+    def _open(self) -> None:
         """Build the router and calibrate the CPU work (startup_s)."""
-        if self._state != "new":
-            raise RuntimeError(f"engine is {self._state}; an engine starts once")
-        began = time.perf_counter()
         self._pipeline = Pipeline(self.config, self.clock)
-        self._state = "started"
-        self._startup_s = time.perf_counter() - began
 
     def run(self, source: MessageSource) -> None:
-        if self._state != "started":
-            raise RuntimeError(f"engine is {self._state}; call start() first")
+        self._require_started()
         pipeline = self._pipeline
         assert pipeline is not None
         self._source = source
@@ -97,14 +81,6 @@ class SyncEngine:
                 router.query(asset, depth)
             pipeline.queries += 1
             pipeline.query_latency.record(clock.now_ns() - due)
-
-    def stop(self) -> None:
-        """Nothing to release in one thread; idempotent like every stop."""
-        if self._state == "stopped":
-            return
-        began = time.perf_counter()
-        self._state = "stopped"
-        self._shutdown_s = time.perf_counter() - began
 
     def stats(self) -> RunStats:
         if self._pipeline is None:
