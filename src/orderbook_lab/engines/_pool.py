@@ -43,14 +43,13 @@ from ..core.book import BookView
 from ..core.metrics import LatencyHistogram
 from ..core.router import RouterStats
 from ..core.source import MessageSource
-from ._pipeline import Pipeline, QuerySchedule
+from ._pipeline import PROGRESS_EVERY, Pipeline, QuerySchedule
 from ._routing import AssetRoutes
 from ._worker import Drain, Query, Ready, Reply, Stop, WorkerReport
 from .base import EngineError, Lifecycle, RunConfig, RunStats
 
 __all__ = ["PoolEngine", "WorkerCrashed", "QueryTimeout"]
 
-_PROGRESS_EVERY = 256
 _MAX_BATCH_AGE_NS = 2_000_000
 """A partial batch leaves once its oldest message is 2 ms old."""
 _MAX_PENDING_QUERIES = 10_000
@@ -180,7 +179,7 @@ class PoolEngine(Lifecycle):
                 self._issue_queries(queries, batches)
             if self._pending:
                 self._expire_queries(current)
-            if on_progress is not None and frames % _PROGRESS_EVERY == 0:
+            if on_progress is not None and frames % PROGRESS_EVERY == 0:
                 on_progress(pipeline.generated)
         self._drain(batches)
         self._settle_queries()
@@ -401,12 +400,11 @@ class PoolEngine(Lifecycle):
     def _issue_queries(self, queries: QuerySchedule, batches: list[list]) -> None:
         now = self.clock.now_ns
         depth = self.config.query_depth
-        while (due := queries.take_due(now())) is not None:
+        for due in queries.due(now):
             asset = queries.pick(self._routes.book_assets)
             with self._cond:
                 if asset is None:  # no book yet: nothing to ask, answered at once (as sync does)
-                    self._pipeline.queries += 1
-                    self._pipeline.query_latency.record(now() - due)
+                    self._pipeline.count_query(due)
                     continue
                 if len(self._pending) >= _MAX_PENDING_QUERIES:
                     self._shed += 1

@@ -54,7 +54,7 @@ from ..core.clock import Clock
 from ..core.messages import Message, OtherMessage, PriceChangeMessage
 from ..core.source import MessageSource
 from ._async_source import network_frames
-from ._pipeline import Pipeline, QuerySchedule
+from ._pipeline import PROGRESS_EVERY, Pipeline, QuerySchedule
 from ._queues import POLICIES, BoundedQueue, QueueClosed
 from ._work import CpuWork
 from .base import Lifecycle, RunConfig, RunStats
@@ -82,8 +82,6 @@ turns on the GIL, so more threads would only queue for it."""
 _MAX_QUERIES_IN_FLIGHT = 64
 """Query tasks alive at once; past that, query clients wait (and the wait
 is charged to query latency)."""
-
-_PROGRESS_EVERY = 256  # frames between progress callbacks
 
 _Item = tuple[int, Message]  # (produced_ns, message)
 
@@ -306,7 +304,7 @@ class AsyncioEngine(Lifecycle):
                     for message in accept(frame):
                         await put((produced, message))  # a refused one is counted by on_drop
                     frames += 1
-                    if on_progress is not None and frames % _PROGRESS_EVERY == 0:
+                    if on_progress is not None and frames % PROGRESS_EVERY == 0:
                         on_progress(pipeline.generated)
         finally:
             ingress.close()  # "no more": the dispatcher drains what is queued, then ends
@@ -403,12 +401,7 @@ class AsyncioEngine(Lifecycle):
         pipeline = self._pipeline
         assert pipeline is not None
         try:
-            router = pipeline.router
-            asset = schedule.pick(router.assets())
-            if asset is not None:
-                router.query(asset, self.config.query_depth)
-            pipeline.queries += 1
-            pipeline.query_latency.record(self.clock.now_ns() - due_ns)
+            pipeline.answer_query(schedule.pick(pipeline.router.assets()), due_ns)
         finally:
             slots.release()
 

@@ -298,26 +298,23 @@ class SharedMemoryEngine(MultiprocessingEngine):
     def _answer_due(self, queries: QuerySchedule) -> None:
         """Answer every due query from shared memory, here and now: no frame
         to a worker, no waiting for a reply."""
-        now = self.clock.now_ns
-        due = queries.take_due(now())
-        if due is None:
-            return
-        reader = self._reader_now()
-        # Segments the workers created since the last queries get mapped
-        # first, outside any read: a few loads when there is none, 30-170 µs
-        # for each new one (counted in this query's wait, not its path).
-        reader.map_ahead()
-        read, depth, assets = reader.read, self.config.query_depth, self._routes.book_assets
-        while due is not None:
-            asset = queries.pick(assets)
+        now, reader = self.clock.now_ns, None
+        for due in queries.due(now):
+            if reader is None:
+                reader = self._reader_now()
+                # Segments the workers created since the last queries get
+                # mapped first, outside any read: a few loads when there is
+                # none, 30-170 µs for each new one (counted in this query's
+                # wait, not its path).
+                reader.map_ahead()
+            asset = queries.pick(self._routes.book_assets)
             issued = now()
             snapshot = None
             if asset is not None:
                 try:
-                    snapshot = read(asset, depth)
+                    snapshot = reader.read(asset, self.config.query_depth)
                 except ReadBusy:  # mid-write for every retry: counted, not answered
                     self._busy += 1
-                    due = queries.take_due(now())
                     continue
             answered = now()
             self._query_path.record(answered - issued)
@@ -327,7 +324,6 @@ class SharedMemoryEngine(MultiprocessingEngine):
                 self._unpublished += 1  # routed to a worker, not yet published by it
             else:
                 self._staleness.record(snapshot.age_ns)
-            due = queries.take_due(now())
 
     # ------------------------------------------------------------ results
 
