@@ -22,6 +22,7 @@ from ..core.metrics import LatencyHistogram, record_pair
 from ..core.parser import Rejection, parse_line, parse_line_msgspec
 from ..core.router import MessageRouter, RouterStats, books_digest
 from ..core.source import Frame, MessageSource
+from ._stats import PoolStats
 from ._work import CpuWork
 from .base import RunConfig, RunStats
 
@@ -156,6 +157,7 @@ class Pipeline:
         startup_s: float,
         shutdown_s: float,
         extra: dict | None = None,
+        pool: PoolStats | None = None,
         books: dict[str, dict[str, list[list]]] | None = None,
         router_stats: RouterStats | None = None,
     ) -> RunStats:
@@ -186,6 +188,7 @@ class Pipeline:
             shutdown_s=shutdown_s,
             router=router_stats if router_stats is not None else self.router.stats(),
             extra=dict(extra or {}),
+            pool=pool,
             recording=source.recording_stats() if source is not None else None,
         )
 

@@ -45,6 +45,7 @@ from ..core.router import RouterStats
 from ..core.source import MessageSource
 from ._pipeline import PROGRESS_EVERY, Pipeline, QuerySchedule
 from ._routing import AssetRoutes
+from ._stats import IpcStats, LoadBalance, PoolStats, QueryOutcomes, QueryPart, WorkerStats
 from ._worker import Drain, Query, Ready, Reply, Stop, WorkerReport
 from .base import EngineError, Lifecycle, RunConfig, RunStats
 
@@ -470,65 +471,59 @@ class PoolEngine(Lifecycle):
         run_s = pipeline.run_s()
         processed = [r.processed for r in reports]
         mean = sum(processed) / len(processed)
-        extra = {
-            "workers": [
-                {
-                    "worker": r.worker,
-                    "pid": r.pid,
-                    "processed": r.processed,
-                    "parts": r.parts,
-                    "frames": r.frames,
-                    "bytes_in": r.bytes_in,
-                    "busy_s": round(r.busy_ns / 1e9, 6),
-                    "busy_share": round(r.busy_ns / 1e9 / run_s, 4) if run_s else 0.0,
-                    "cpu_s": round(r.cpu_ns / 1e9, 6),
-                    "cpu_share": round(r.cpu_ns / 1e9 / run_s, 4) if run_s else 0.0,
-                    "assets": len(r.books),
-                }
+        pool = PoolStats(
+            workers=tuple(
+                WorkerStats(
+                    worker=r.worker,
+                    pid=r.pid,
+                    processed=r.processed,
+                    parts=r.parts,
+                    frames=r.frames,
+                    bytes_in=r.bytes_in,
+                    busy_s=round(r.busy_ns / 1e9, 6),
+                    busy_share=round(r.busy_ns / 1e9 / run_s, 4) if run_s else 0.0,
+                    cpu_s=round(r.cpu_ns / 1e9, 6),
+                    cpu_share=round(r.cpu_ns / 1e9 / run_s, 4) if run_s else 0.0,
+                    assets=len(r.books),
+                )
                 for r in reports
-            ],
-            "load_balance": {
-                "routing": self._routes.scheme,
-                "max_over_mean": round(max(processed) / mean, 4) if mean else 1.0,
-                "assets_per_worker": self._routes.assets_per_worker(),
-            },
-            "ipc": {
-                "codec": self.config.codec if self._bytes_sent else "none (in-process)",
-                "batch": self.batch,
-                "queue_frames": self.queue_frames,
-                "frames_sent": self._frames_sent,
-                "bytes_sent": self._bytes_sent,
-                "bytes_per_message": round(self._bytes_sent / max(pipeline.generated, 1), 1),
-                "encode_ms": round(self._encode_ns / 1e6, 3),
-                "decode_ms": round(sum(r.decode_ns for r in reports) / 1e6, 3),
-                "reply_encode_ms": round(sum(r.encode_ns for r in reports) / 1e6, 3),
-                "reply_decode_ms": round(self._reply_decode_ns / 1e6, 3),
-                "full_waits": self._full_waits,
-                "split_messages": self._routes.split_messages,
-            },
-            "query_outcomes": {
-                "answered": pipeline.queries,
-                "timed_out": self._timed_out,
-                "late": self._late,
-                "shed": self._shed,
-            },
+            ),
+            load_balance=LoadBalance(
+                routing=self._routes.scheme,
+                max_over_mean=round(max(processed) / mean, 4) if mean else 1.0,
+                assets_per_worker=self._routes.assets_per_worker(),
+            ),
+            ipc=IpcStats(
+                codec=self.config.codec if self._bytes_sent else "none (in-process)",
+                batch=self.batch,
+                queue_frames=self.queue_frames,
+                frames_sent=self._frames_sent,
+                bytes_sent=self._bytes_sent,
+                bytes_per_message=round(self._bytes_sent / max(pipeline.generated, 1), 1),
+                encode_ms=round(self._encode_ns / 1e6, 3),
+                decode_ms=round(sum(r.decode_ns for r in reports) / 1e6, 3),
+                reply_encode_ms=round(sum(r.encode_ns for r in reports) / 1e6, 3),
+                reply_decode_ms=round(self._reply_decode_ns / 1e6, 3),
+                full_waits=self._full_waits,
+                split_messages=self._routes.split_messages,
+            ),
+            query_outcomes=QueryOutcomes(
+                answered=pipeline.queries, timed_out=self._timed_out, late=self._late, shed=self._shed
+            ),
             # Means add up (send + queue + worker + reply = total, per query);
             # percentiles of the parts do not add up to the whole.
-            "query_breakdown_us": {
-                name: {
-                    **histogram.summary(1e3).as_dict(("p50", "p99", "max")),
-                    "mean": round(histogram.mean_ns() / 1e3, 3),
-                }
+            query_breakdown_us={
+                name: QueryPart.of(histogram)
                 for name, histogram in (*self._segments.items(), ("total", self._answered_latency))
             },
-            "stragglers_terminated": self._stragglers,
-        }
+            stragglers_terminated=self._stragglers,
+        )
         return pipeline.stats(
             self.name,
             self._source,
             startup_s=self._startup_s,
             shutdown_s=self._shutdown_s,
-            extra=extra,
+            pool=pool,
             books=books,
             router_stats=router,
         )

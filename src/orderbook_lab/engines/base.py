@@ -27,6 +27,7 @@ from ..core.parser import Rejection
 from ..core.recording import RecordingStats
 from ..core.router import RouterStats
 from ..core.source import MessageSource, Popularity, SourceConfig
+from ._stats import PoolStats, ShmStats
 
 __all__ = [
     "RunConfig",
@@ -147,6 +148,11 @@ class RunStats:
     shutdown_s: float
     router: RouterStats
     extra: dict[str, Any] = field(default_factory=dict)
+    """The asyncio engine's figures, still untyped (its keys go to the result as they are)."""
+    pool: PoolStats | None = None
+    """A worker pool's figures (phases 3 and 4); ``None`` for the others."""
+    shm: ShmStats | None = None
+    """The shared-memory store's figures (phase 4)."""
     recording: RecordingStats | None = None
     """Gaps and receive times of a replayed file; ``None`` for a simulated stream."""
 
@@ -202,6 +208,8 @@ class RunStats:
                 {"line": r.line, "element": r.element, "reason": r.reason} for r in self.rejections
             ],
             **({"recording": self.recording.as_dict()} if self.recording is not None else {}),
+            **(self.pool.as_dict() if self.pool is not None else {}),
+            **(self.shm.as_dict() if self.shm is not None else {}),
             **self.extra,
         }
 
