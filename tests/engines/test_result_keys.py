@@ -1,10 +1,11 @@
-"""The ``--json`` keys of a pool run are a contract (DESIGN.md, the
+"""The ``--json`` keys of an asyncio and a pool run are a contract (DESIGN.md, the
 lessons' saved runs): typed stats must turn into exactly these keys, in
 this order. The lists were taken from a run before the stats were typed."""
 
 from __future__ import annotations
 
 from orderbook_lab.engines import RunConfig, run_engine
+from orderbook_lab.engines.asyncio import AsyncioEngine
 from orderbook_lab.engines.multiprocessing import MultiprocessingEngine
 from orderbook_lab.engines.shared_memory import SharedMemoryEngine
 
@@ -184,6 +185,54 @@ SHM = (
 queries in other segments, and adds staleness and the store's figures."""
 
 
+ASYNCIO_QUEUE = (
+    "queue",
+    "queue.name",
+    "queue.capacity",
+    "queue.policy",
+    "queue.depth",
+    "queue.high_water",
+    "queue.accepted",
+    "queue.taken",
+    "queue.dropped",
+    "queue.dropped_by_reason",
+    "queue.blocked_puts",
+    "queue.wait_ms",
+    "queue.wait_ms.mean",
+    "queue.wait_ms.p99",
+    "queue.wait_ms.max",
+    "queue.put_wait_p99_ms",
+)
+"""The asyncio engine's ingress queue, where the contract has ``queue.high_water``."""
+
+ASYNCIO = (
+    "event_loop",
+    "event_loop.used",
+    "event_loop.why",
+    "event_loop.default",
+    "batching",
+    "batching.batch_size",
+    "batching.batch_timeout_ms",
+    "batching.batches",
+    "batching.mean_batch",
+    "batching.full_batches",
+    "offload",
+    "offload.mode",
+    "offload.threads",
+    "network",
+    "network.jitter_ms",
+    "network.burst",
+    "network.applied",
+    "lanes",
+    "lanes.count",
+    "lanes.capacity",
+    "lanes.merges",
+    "lanes.high_water",
+    "lanes.dispatcher_waits",
+    "lanes.wait_p99_ms",
+)
+
+
 def _paths(doc: dict, prefix: str = "") -> list[str]:
     """Every key, dotted; a list of objects shows its first one as ``[]``."""
     out = []
@@ -197,16 +246,22 @@ def _paths(doc: dict, prefix: str = "") -> list[str]:
     return out
 
 
-def _run(engine_type, name: str) -> list[str]:
-    config = RunConfig(engine=name, messages=300, assets=3, processes=2, query_rate=2000)
+def _run(engine_type, name: str, **options) -> list[str]:
+    config = RunConfig(engine=name, messages=300, assets=3, query_rate=2000, **options)
     stats = run_engine(engine_type(config), config.synthetic_source())
     return _paths(stats.as_result(config))
 
 
 def test_multiprocessing_result_keys_are_pinned():
-    assert _run(MultiprocessingEngine, "multiprocessing") == [*COMMON, *POOL]
+    assert _run(MultiprocessingEngine, "multiprocessing", processes=2) == [*COMMON, *POOL]
 
 
 def test_shared_memory_result_keys_are_pinned():
     pool_head = POOL[: POOL.index("query_outcomes")]
-    assert _run(SharedMemoryEngine, "shared-memory") == [*COMMON, *pool_head, *SHM]
+    assert _run(SharedMemoryEngine, "shared-memory", processes=2) == [*COMMON, *pool_head, *SHM]
+
+
+def test_asyncio_result_keys_are_pinned():
+    at = COMMON.index("queue")
+    expected = [*COMMON[:at], *ASYNCIO_QUEUE, *COMMON[at + 2 :], *ASYNCIO]
+    assert _run(AsyncioEngine, "asyncio") == expected

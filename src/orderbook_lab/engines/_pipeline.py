@@ -22,7 +22,7 @@ from ..core.metrics import LatencyHistogram, record_pair
 from ..core.parser import Rejection, parse_line, parse_line_msgspec
 from ..core.router import MessageRouter, RouterStats, books_digest
 from ..core.source import Frame, MessageSource
-from ._stats import PoolStats
+from ._stats import AsyncioStats, PoolStats
 from ._work import CpuWork
 from .base import RunConfig, RunStats
 
@@ -156,7 +156,7 @@ class Pipeline:
         *,
         startup_s: float,
         shutdown_s: float,
-        extra: dict | None = None,
+        asyncio: AsyncioStats | None = None,
         pool: PoolStats | None = None,
         books: dict[str, dict[str, list[list]]] | None = None,
         router_stats: RouterStats | None = None,
@@ -187,7 +187,7 @@ class Pipeline:
             startup_s=startup_s,
             shutdown_s=shutdown_s,
             router=router_stats if router_stats is not None else self.router.stats(),
-            extra=dict(extra or {}),
+            asyncio=asyncio,
             pool=pool,
             recording=source.recording_stats() if source is not None else None,
         )

@@ -1,21 +1,31 @@
 """Typed figures of the engines that have more to say than ``RunStats``.
 
-A worker pool (phases 3 and 4) reports its workers, its wire and its
-queries; phase 4 adds its shared-memory store. Each part is a frozen
+The asyncio engine (phase 2) reports its loop, batches and lanes; a
+worker pool (phases 3 and 4) its workers, its wire and its queries;
+phase 4 adds its shared-memory store. Each part is a frozen
 dataclass a reader finds by name (``stats.pool.ipc.encode_ms``), not a
 string path into a dict; ``as_dict`` gives the ``--json`` form, whose keys
 are the contract (``tests/engines/test_result_keys.py`` pins them). ``RunStats`` carries
-them as ``pool`` and ``shm``.
+them as ``asyncio``, ``pool`` and ``shm``.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core.metrics import LatencyHistogram, Percentiles
 
+if TYPE_CHECKING:  # only a type here: importing _queues would pull asyncio into base
+    from ._queues import QueueStats
+
 __all__ = [
+    "EventLoopStats",
+    "BatchingStats",
+    "OffloadStats",
+    "NetworkStats",
+    "LaneStats",
+    "AsyncioStats",
     "WorkerStats",
     "LoadBalance",
     "IpcStats",
@@ -25,6 +35,82 @@ __all__ = [
     "ShmWorkerStats",
     "ShmStats",
 ]
+
+
+@dataclass(frozen=True)
+class EventLoopStats:
+    """Which event loop ran, and why that one."""
+
+    used: str
+    why: str
+    default: str
+
+
+@dataclass(frozen=True)
+class BatchingStats:
+    """How the dispatcher took messages from the ingress queue."""
+
+    batch_size: int
+    batch_timeout_ms: float
+    batches: int
+    mean_batch: float
+    full_batches: int
+
+
+@dataclass(frozen=True)
+class OffloadStats:
+    """Where the CPU work ran (``--offload``) and on how many threads."""
+
+    mode: str
+    threads: int
+
+
+@dataclass(frozen=True)
+class NetworkStats:
+    """The simulated network (``--jitter-ms``, ``--burst``); ``applied``
+    only on a paced stream."""
+
+    jitter_ms: float
+    burst: int
+    applied: bool
+
+
+@dataclass(frozen=True)
+class LaneStats:
+    """The lanes (one task per group of assets) and their small queues."""
+
+    count: int
+    capacity: int
+    merges: int
+    high_water: int
+    dispatcher_waits: int
+    wait_p99_ms: float
+
+
+@dataclass(frozen=True)
+class AsyncioStats:
+    """The asyncio engine's figures (phase 2). ``queue`` (the ingress
+    queue) replaces the result's ``{"high_water": n}`` with a superset."""
+
+    event_loop: EventLoopStats
+    batching: BatchingStats
+    offload: OffloadStats
+    network: NetworkStats
+    queue: QueueStats | None
+    lanes: LaneStats | None
+
+    def as_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "event_loop": asdict(self.event_loop),
+            "batching": asdict(self.batching),
+            "offload": asdict(self.offload),
+            "network": asdict(self.network),
+        }
+        if self.queue is not None:
+            doc["queue"] = self.queue.as_dict()
+        if self.lanes is not None:
+            doc["lanes"] = asdict(self.lanes)
+        return doc
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ from ..core.source import MessageSource
 from ._async_source import network_frames
 from ._pipeline import PROGRESS_EVERY, Pipeline, QuerySchedule
 from ._queues import POLICIES, BoundedQueue, QueueClosed
+from ._stats import AsyncioStats, BatchingStats, EventLoopStats, LaneStats, NetworkStats, OffloadStats
 from ._work import CpuWork
 from .base import Lifecycle, RunConfig, RunStats
 
@@ -177,16 +178,16 @@ class _Lanes:
         for lane in self.lanes:
             lane.queue.close()
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> LaneStats:
         stats = [lane.queue.stats() for lane in self.lanes]
-        return {
-            "count": len(self.lanes),
-            "capacity": _LANE_CAPACITY,
-            "merges": self.merges,
-            "high_water": max((s.high_water for s in stats), default=0),
-            "dispatcher_waits": sum(s.blocked_puts for s in stats),
-            "wait_p99_ms": round(max((s.wait_p99_ms for s in stats), default=0.0), 3),
-        }
+        return LaneStats(
+            count=len(self.lanes),
+            capacity=_LANE_CAPACITY,
+            merges=self.merges,
+            high_water=max((s.high_water for s in stats), default=0),
+            dispatcher_waits=sum(s.blocked_puts for s in stats),
+            wait_p99_ms=round(max((s.wait_p99_ms for s in stats), default=0.0), 3),
+        )
 
 
 class AsyncioEngine(Lifecycle):
@@ -242,7 +243,7 @@ class AsyncioEngine(Lifecycle):
             self._source,
             startup_s=self._startup_s,
             shutdown_s=self._shutdown_s,
-            extra=self._extra(),
+            asyncio=self._figures(),
         )
 
     def books(self) -> dict[str, dict[str, list[list]]]:
@@ -407,39 +408,32 @@ class AsyncioEngine(Lifecycle):
 
     # ------------------------------------------------------------ results
 
-    def _extra(self) -> dict[str, Any]:
+    def _figures(self) -> AsyncioStats:
         config = self.config
-        extra: dict[str, Any] = {
-            "event_loop": {
-                "used": self._loop_name,
-                "why": self._loop_reason,
-                "default": "uvloop when installed, else asyncio",
-            },
-            "batching": {
-                "batch_size": config.batch_size,
-                "batch_timeout_ms": config.batch_timeout_ms,
-                "batches": self._batches,
-                "mean_batch": round(self._batched / self._batches, 3) if self._batches else 0.0,
-                "full_batches": self._full_batches,
-            },
-            "offload": {
-                "mode": config.offload,
-                "threads": _OFFLOAD_THREADS if self._offloaded is not None else 0,
-            },
-            "network": {
-                "jitter_ms": config.jitter_ms,
-                "burst": config.burst,
-                "applied": bool(
+        return AsyncioStats(
+            event_loop=EventLoopStats(
+                used=self._loop_name, why=self._loop_reason, default="uvloop when installed, else asyncio"
+            ),
+            batching=BatchingStats(
+                batch_size=config.batch_size,
+                batch_timeout_ms=config.batch_timeout_ms,
+                batches=self._batches,
+                mean_batch=round(self._batched / self._batches, 3) if self._batches else 0.0,
+                full_batches=self._full_batches,
+            ),
+            offload=OffloadStats(
+                mode=config.offload, threads=_OFFLOAD_THREADS if self._offloaded is not None else 0
+            ),
+            network=NetworkStats(
+                jitter_ms=config.jitter_ms,
+                burst=config.burst,
+                applied=bool(
                     (config.rate > 0 or config.speed > 0) and (config.jitter_ms > 0 or config.burst > 1)
                 ),
-            },
-        }
-        if self._ingress is not None:
-            # Replaces the contract's {"high_water": n} with a superset of it.
-            extra["queue"] = self._ingress.stats().as_dict()
-        if self._lanes is not None:
-            extra["lanes"] = self._lanes.summary()
-        return extra
+            ),
+            queue=self._ingress.stats() if self._ingress is not None else None,
+            lanes=self._lanes.summary() if self._lanes is not None else None,
+        )
 
 
 def _validate(config: RunConfig) -> None:

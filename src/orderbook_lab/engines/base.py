@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal, Protocol
 
 from ..core.clock import SYSTEM_CLOCK, Clock
@@ -27,7 +27,7 @@ from ..core.parser import Rejection
 from ..core.recording import RecordingStats
 from ..core.router import RouterStats
 from ..core.source import MessageSource, Popularity, SourceConfig
-from ._stats import PoolStats, ShmStats
+from ._stats import AsyncioStats, PoolStats, ShmStats
 
 __all__ = [
     "RunConfig",
@@ -147,8 +147,8 @@ class RunStats:
     startup_s: float
     shutdown_s: float
     router: RouterStats
-    extra: dict[str, Any] = field(default_factory=dict)
-    """The asyncio engine's figures, still untyped (its keys go to the result as they are)."""
+    asyncio: AsyncioStats | None = None
+    """The asyncio engine's figures (phase 2); ``None`` for the others."""
     pool: PoolStats | None = None
     """A worker pool's figures (phases 3 and 4); ``None`` for the others."""
     shm: ShmStats | None = None
@@ -208,9 +208,11 @@ class RunStats:
                 {"line": r.line, "element": r.element, "reason": r.reason} for r in self.rejections
             ],
             **({"recording": self.recording.as_dict()} if self.recording is not None else {}),
+            # Each engine's own figures, by name (``_stats``); the asyncio
+            # engine's "queue" replaces the contract's with a superset.
             **(self.pool.as_dict() if self.pool is not None else {}),
             **(self.shm.as_dict() if self.shm is not None else {}),
-            **self.extra,
+            **(self.asyncio.as_dict() if self.asyncio is not None else {}),
         }
 
 
