@@ -130,7 +130,7 @@ def test_multi_asset_messages_that_tie_two_lanes_keep_every_assets_order():
     assert a_books == s_books
     assert dict(map(tuple, a_books["B"]["bids"]))["0.5"] == 200.0
     assert dict(map(tuple, a_books["A"]["bids"]))["0.45"] == 10.0
-    assert a_stats.extra["lanes"]["merges"] == 1
+    assert a_stats.asyncio.lanes.merges == 1
     assert a_stats.invalid == s_stats.invalid == 1
     assert [r.line for r in a_stats.rejections] == [3]
     assert a_stats.other == s_stats.other == 1
@@ -141,7 +141,7 @@ def test_offloaded_cpu_work_gives_the_same_books():
     config = RunConfig(messages=200, assets=4, seed=2, work_ms=0.05, offload="thread")
     s_stats, _, a_stats, _ = _pair(config)
     assert a_stats.digest == s_stats.digest
-    assert a_stats.extra["offload"] == {"mode": "thread", "threads": 4}
+    assert (a_stats.asyncio.offload.mode, a_stats.asyncio.offload.threads) == ("thread", 4)
 
 
 # ---------------------------------------------------------------- drops and conservation
@@ -159,12 +159,12 @@ def test_a_small_queue_under_load_drops_and_counts_every_drop(policy):
     assert stats.dropped[reason] > 0
     assert stats.dropped_total == stats.dropped[reason]
     assert stats.generated == stats.processed + stats.dropped_total + stats.invalid
-    queue = stats.extra["queue"]
-    assert queue["dropped"] == stats.dropped_total
-    assert queue["high_water"] == stats.queue_high_water == 5
+    queue = stats.asyncio.queue
+    assert queue.dropped_total == stats.dropped_total
+    assert queue.high_water == stats.queue_high_water == 5
     # Shutdown drained: everything the queue kept was applied.
-    assert queue["taken"] == stats.processed
-    assert queue["depth"] == 0
+    assert queue.taken == stats.processed
+    assert queue.depth == 0
 
 
 def test_result_json_reports_queue_batching_and_loop():
@@ -188,9 +188,9 @@ def test_result_json_reports_queue_batching_and_loop():
 
 def test_batch_size_one_takes_one_message_per_batch():
     stats, _ = _run(RunConfig(engine="asyncio", messages=300, assets=4, batch_size=1))
-    batching = stats.extra["batching"]
-    assert batching["batches"] == stats.processed == 300
-    assert batching["full_batches"] == 300
+    batching = stats.asyncio.batching
+    assert batching.batches == stats.processed == 300
+    assert batching.full_batches == 300
 
 
 def test_shutdown_drains_a_deep_backlog():
@@ -199,8 +199,8 @@ def test_shutdown_drains_a_deep_backlog():
     config = RunConfig(engine="asyncio", messages=400, assets=2, io_ms=0.1, queue_size=10_000)
     stats, _ = _run(config)
     assert stats.processed == stats.generated == 400
-    assert stats.extra["queue"]["depth"] == 0
-    assert stats.extra["queue"]["taken"] == 400
+    assert stats.asyncio.queue.depth == 0
+    assert stats.asyncio.queue.taken == 400
 
 
 # ---------------------------------------------------------------- queries

@@ -64,7 +64,7 @@ def test_same_books_and_counts_as_sync(make_engine):
     assert (stats.generated, stats.processed, stats.invalid) == (reference.generated, reference.processed, 0)
     assert stats.conserved
     assert stats.router == reference.router  # same snapshots, changes, best checks, orphans, trades
-    assert sum(w["processed"] for w in stats.extra["workers"]) == stats.processed
+    assert sum(w.processed for w in stats.pool.workers) == stats.processed
 
 
 def test_hash_routing_splits_messages_and_still_reaches_the_same_books(make_engine):
@@ -74,7 +74,7 @@ def test_hash_routing_splits_messages_and_still_reaches_the_same_books(make_engi
     engine = make_engine(config, processes=3, routing="hash")
     stats = run_engine(engine, config.synthetic_source())
     reference = _sync(config)
-    assert stats.extra["ipc"]["split_messages"] > 0
+    assert stats.pool.ipc.split_messages > 0
     assert stats.digest == reference.digest
     assert stats.router == reference.router
     assert stats.processed == reference.processed  # a split message still counts once
@@ -112,11 +112,11 @@ def test_frames_carry_at_most_a_batch(make_engine, batch):
     config = _config(messages=400)
     engine = make_engine(config, ipc_batch=batch)
     stats = run_engine(engine, config.synthetic_source())
-    workers = stats.extra["workers"]
-    assert all(w["frames"] > 0 for w in workers)
+    workers = stats.pool.workers
+    assert all(w.frames > 0 for w in workers)
     assert max(report.largest_frame for report in engine._reports.values()) <= batch
     if batch == 1:
-        assert sum(w["frames"] for w in workers) >= stats.processed
+        assert sum(w.frames for w in workers) >= stats.processed
     assert stats.digest == _sync(config).digest
 
 
@@ -150,9 +150,9 @@ def test_scheduled_queries_past_their_timeout_do_not_block_the_run(make_engine):
     config = _config(messages=2000, query_rate=2000.0, query_timeout_ms=0.000001)
     engine = make_engine(config)
     stats = run_engine(engine, config.synthetic_source())
-    outcomes = stats.extra["query_outcomes"]
-    assert outcomes["timed_out"] > 0
-    assert outcomes["answered"] == stats.queries == 0  # nothing answers within 1 ns
+    outcomes = stats.pool.query_outcomes
+    assert outcomes.timed_out > 0
+    assert outcomes.answered == stats.queries == 0  # nothing answers within 1 ns
     assert stats.digest == _sync(config).digest
 
 
@@ -161,15 +161,15 @@ def test_scheduled_queries_are_answered_and_timed_in_segments(make_engine):
     engine = make_engine(config)
     stats = run_engine(engine, config.synthetic_source())
     assert stats.queries > 0
-    assert stats.extra["query_outcomes"]["timed_out"] == 0
-    breakdown = stats.extra["query_breakdown_us"]
+    assert stats.pool.query_outcomes.timed_out == 0
+    breakdown = stats.pool.query_breakdown_us
     segments = ("send", "queue", "worker", "reply")
     assert set(breakdown) == {*segments, "total"}
-    assert all(breakdown[name]["max"] > 0 for name in segments)
+    assert all(breakdown[name].max > 0 for name in segments)
     # Each query's four segments add up to its latency, so the means do too
     # (each within the histogram's 1/128, so their sum is as well).
-    assert sum(breakdown[name]["mean"] for name in segments) == pytest.approx(
-        breakdown["total"]["mean"], rel=1 / 128
+    assert sum(breakdown[name].mean for name in segments) == pytest.approx(
+        breakdown["total"].mean, rel=1 / 128
     )
 
 
@@ -192,7 +192,7 @@ def test_a_normal_stop_joins_every_worker_with_exit_code_zero(make_engine):
     engine = make_engine(config)
     stats = run_engine(engine, config.synthetic_source())
     assert engine._exit_codes == {0: 0, 1: 0}
-    assert stats.extra["stragglers_terminated"] == 0
+    assert stats.pool.stragglers_terminated == 0
     assert stats.shutdown_s > 0
 
 

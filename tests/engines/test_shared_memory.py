@@ -80,12 +80,12 @@ def test_same_books_and_counts_as_sync(make_engine, queries_from):
     assert stats.router == reference.router
     assert (stats.generated, stats.processed, stats.invalid) == (reference.generated, reference.processed, 0)
     assert stats.conserved
-    shm = stats.extra["shared_memory"]
-    assert shm["books_match"] is True  # read back from shared memory at the end of the run
-    assert shm["segments_left_at_stop"] == 0  # the workers unlinked their own
-    assert sum(w["books"] for w in shm["workers"]) == stats.books
-    assert shm["publishes"] >= stats.books and shm["used_bytes"] > 0
-    assert shm["mapped_bytes"] >= shm["used_bytes"]
+    shm = stats.shm
+    assert shm.books_match is True  # read back from shared memory at the end of the run
+    assert shm.segments_left_at_stop == 0  # the workers unlinked their own
+    assert sum(w.books for w in shm.workers) == stats.books
+    assert shm.publishes >= stats.books and shm.used_bytes > 0
+    assert shm.mapped_bytes >= shm.used_bytes
 
 
 def test_reads_from_shared_memory_equal_the_workers_books(make_engine):
@@ -108,22 +108,21 @@ def test_every_scheduled_query_reads_shared_memory_and_reports_its_age(make_engi
     config = _config(query_rate=5000, messages=4000)
     engine = make_engine(config)
     stats = run_engine(engine, config.synthetic_source())
-    outcomes = stats.extra["query_outcomes"]
+    outcomes = stats.pool.query_outcomes
     assert stats.queries > 0
-    assert outcomes["timed_out"] == outcomes["shed"] == 0
+    assert outcomes.timed_out == outcomes.shed == 0
     # No query went to a worker: every answer came from a shared-memory read.
-    reads = stats.extra["shared_memory"]["reader"]["reads"]
-    assert reads >= stats.queries - outcomes["unpublished"]
-    assert stats.extra["ipc"]["frames_sent"] == sum(w["frames"] for w in stats.extra["workers"])
-    staleness = stats.extra["staleness_ms"]
-    assert set(staleness) == {"p50", "p95", "p99", "max"}
-    assert 0 <= staleness["p50"] <= staleness["p99"] <= staleness["max"]
-    breakdown = stats.extra["query_breakdown_us"]
+    reads = stats.shm.reader.reads
+    assert reads >= stats.queries - outcomes.unpublished
+    assert stats.pool.ipc.frames_sent == sum(w.frames for w in stats.pool.workers)
+    staleness = stats.shm.staleness_ms
+    assert 0 <= staleness.p50 <= staleness.p99 <= staleness.max
+    breakdown = stats.pool.query_breakdown_us
     assert set(breakdown) == {"wait", "read", "from_due"}
-    assert breakdown["read"]["mean"] <= breakdown["from_due"]["mean"]
+    assert breakdown["read"].mean <= breakdown["from_due"].mean
     result = stats.as_result(config)
     assert result["queries"]["count"] == stats.queries
-    assert result["staleness_ms"] == staleness
+    assert result["staleness_ms"] == staleness.as_dict()
 
 
 def test_sync_ms_publishes_less_and_still_ends_exact(make_engine):
@@ -131,9 +130,9 @@ def test_sync_ms_publishes_less_and_still_ends_exact(make_engine):
     every_frame = run_engine(make_engine(config), config.synthetic_source())
     spaced = run_engine(make_engine(replace(config, sync_ms=50.0)), config.synthetic_source())
     assert spaced.digest == every_frame.digest
-    assert spaced.extra["shared_memory"]["books_match"] is True  # the drain flushed what was pending
-    assert spaced.extra["shared_memory"]["rounds"] < every_frame.extra["shared_memory"]["rounds"]
-    assert spaced.extra["shared_memory"]["publishes"] < every_frame.extra["shared_memory"]["publishes"]
+    assert spaced.shm.books_match is True  # the drain flushed what was pending
+    assert spaced.shm.rounds < every_frame.shm.rounds
+    assert spaced.shm.publishes < every_frame.shm.publishes
 
 
 # ---------------------------------------------------------------- the worker's rounds

@@ -47,9 +47,9 @@ def test_same_books_and_counts_as_sync(make_engine, routing):
     assert stats.router == reference.router
     assert (stats.generated, stats.processed) == (reference.generated, reference.processed)
     assert stats.conserved
-    assert stats.extra["ipc"]["bytes_sent"] == 0  # objects, not bytes: nothing is serialized
+    assert stats.pool.ipc.bytes_sent == 0  # objects, not bytes: nothing is serialized
     if routing == "hash":
-        assert stats.extra["ipc"]["split_messages"] > 0
+        assert stats.pool.ipc.split_messages > 0
 
 
 def test_queries_are_answered_by_the_owning_thread(make_engine):

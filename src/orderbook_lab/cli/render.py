@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from rich.table import Table
 
 from ..core.parser import Rejection
-from ..engines import RunConfig, RunStats
+from ..engines import PoolStats, RunConfig, RunStats
 
 
 def _int(n: float) -> str:
@@ -99,39 +99,39 @@ def _recording(s: RunStats) -> str:
 def _worker_rows(row, stats: Sequence[RunStats]) -> None:
     """Rows for engines with workers (processes, threads): load balance,
     IPC volume and cost, and where a query's time went."""
-    if not any("workers" in s.extra for s in stats):
+    if not any(s.pool is not None for s in stats):
         return
 
     def each(pick) -> list[str]:
-        return [pick(s) if "workers" in s.extra else "-" for s in stats]
+        return [pick(s.pool) if s.pool is not None else "-" for s in stats]
 
-    def spread(s: RunStats) -> str:
-        counts = [w["processed"] for w in s.extra["workers"]]
+    def spread(pool: PoolStats) -> str:
+        counts = [w.processed for w in pool.workers]
         return f"{len(counts)}: {_int(min(counts))} / {_int(max(counts))}"
 
     row("workers: msgs min / max", each(spread))
-    row(
-        "workers: busy / got CPU (%)",
-        each(
-            lambda s: "{:.0f} / {:.0f}".format(
-                100 * sum(w["busy_share"] for w in s.extra["workers"]) / len(s.extra["workers"]),
-                100 * sum(w["cpu_share"] for w in s.extra["workers"]) / len(s.extra["workers"]),
-            )
-        ),
-    )
-    row("IPC sent (MB)", each(lambda s: _num(s.extra["ipc"]["bytes_sent"] / 1e6)))
+
+    def busy(pool: PoolStats) -> str:
+        busy = 100 * sum(w.busy_share for w in pool.workers) / len(pool.workers)
+        cpu = 100 * sum(w.cpu_share for w in pool.workers) / len(pool.workers)
+        return f"{busy:.0f} / {cpu:.0f}"
+
+    row("workers: busy / got CPU (%)", each(busy))
+    row("IPC sent (MB)", each(lambda pool: _num(pool.ipc.bytes_sent / 1e6)))
     row(
         "pickle enc / dec (ms)",
-        each(lambda s: f"{_num(s.extra['ipc']['encode_ms'])} / {_num(s.extra['ipc']['decode_ms'])}"),
+        each(lambda pool: f"{_num(pool.ipc.encode_ms)} / {_num(pool.ipc.decode_ms)}"),
     )
-    if any(s.queries and "send" in s.extra.get("query_breakdown_us", {}) for s in stats):
+
+    def sends(s: RunStats) -> bool:
+        return s.pool is not None and "send" in s.pool.query_breakdown_us
+
+    if any(s.queries and sends(s) for s in stats):
         names = ("send", "queue", "worker", "reply")
         row(
             "query send/queue/work/reply (µs)",  # means: they add up to the mean latency
             [
-                " / ".join(_num(s.extra["query_breakdown_us"][n]["mean"]) for n in names)
-                if "send" in s.extra.get("query_breakdown_us", {})
-                else "-"
+                " / ".join(_num(s.pool.query_breakdown_us[n].mean) for n in names) if sends(s) else "-"
                 for s in stats
             ],
         )
@@ -141,41 +141,25 @@ def _worker_rows(row, stats: Sequence[RunStats]) -> None:
 def _shared_memory_rows(row, stats: Sequence[RunStats]) -> None:
     """Rows for the shared-memory engine: where a query's time went, how
     old its answers were, and what publishing cost."""
-    if not any("shared_memory" in s.extra for s in stats):
+    if not any(s.shm is not None for s in stats):
         return
 
     def each(pick) -> list[str]:
-        return [pick(s) if "shared_memory" in s.extra else "-" for s in stats]
+        return [pick(s) if s.shm is not None else "-" for s in stats]
 
-    if any(s.queries and "shared_memory" in s.extra for s in stats):
+    if any(s.queries and s.shm is not None for s in stats):
         row(
             "query wait/read (µs)",  # means: they add up to the mean latency
-            each(
-                lambda s: " / ".join(_num(s.extra["query_breakdown_us"][n]["mean"]) for n in ("wait", "read"))
-            ),
+            each(lambda s: " / ".join(_num(s.pool.query_breakdown_us[n].mean) for n in ("wait", "read"))),
         )
         row(
             "staleness p50 / p99 (ms)",
-            each(
-                lambda s: f"{_num(s.extra['staleness_ms']['p50'])} / {_num(s.extra['staleness_ms']['p99'])}"
-            ),
+            each(lambda s: f"{_num(s.shm.staleness_ms.p50)} / {_num(s.shm.staleness_ms.p99)}"),
         )
-    row(
-        "shm publishes / moves",
-        each(
-            lambda s: "{} / {}".format(
-                _int(s.extra["shared_memory"]["publishes"]), _int(s.extra["shared_memory"]["moves"])
-            )
-        ),
-    )
+    row("shm publishes / moves", each(lambda s: f"{_int(s.shm.publishes)} / {_int(s.shm.moves)}"))
     row(
         "shm used / mapped (KB)",
-        each(
-            lambda s: "{} / {}".format(
-                _num(s.extra["shared_memory"]["used_bytes"] / 1e3),
-                _num(s.extra["shared_memory"]["mapped_bytes"] / 1e3),
-            )
-        ),
+        each(lambda s: f"{_num(s.shm.used_bytes / 1e3)} / {_num(s.shm.mapped_bytes / 1e3)}"),
     )
 
 

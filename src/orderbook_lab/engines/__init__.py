@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..core.clock import SYSTEM_CLOCK, Clock
+from ._stats import PoolStats, ShmStats
 from .asyncio import AsyncioEngine
 from .base import Engine, EngineError, ProgressCallback, RunConfig, RunStats, run_engine
 from .multiprocessing import MultiprocessingEngine
@@ -23,8 +24,10 @@ __all__ = [
     "PHASES",
     "Engine",
     "EngineError",
+    "PoolStats",
     "RunConfig",
     "RunStats",
+    "ShmStats",
     "create_engine",
     "phase_config",
     "run_engine",

@@ -14,6 +14,7 @@ steps do. Keeping them here is what lets every engine reach the same books:
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterator
 
 from ..core.clock import Clock
 from ..core.messages import Message
@@ -21,10 +22,15 @@ from ..core.metrics import LatencyHistogram, record_pair
 from ..core.parser import Rejection, parse_line, parse_line_msgspec
 from ..core.router import MessageRouter, RouterStats, books_digest
 from ..core.source import Frame, MessageSource
+from ._stats import AsyncioStats, PoolStats
 from ._work import CpuWork
 from .base import RunConfig, RunStats
 
-__all__ = ["Pipeline", "QuerySchedule", "MAX_KEPT_REJECTIONS"]
+__all__ = ["Pipeline", "QuerySchedule", "MAX_KEPT_REJECTIONS", "PROGRESS_EVERY"]
+
+PROGRESS_EVERY = 256
+"""Frames between two progress callbacks, in every engine: each one costs a
+call and a clock read, so not per frame; often enough for a live counter."""
 
 MAX_KEPT_REJECTIONS = 1000
 """Rejections kept with their reasons; beyond that they are only counted."""
@@ -118,6 +124,19 @@ class Pipeline:
         self.last_applied_ns = now
         return now
 
+    def answer_query(self, asset: str | None, due_ns: int) -> None:
+        """Read ``asset``'s book from this pipeline's own router and count
+        the query, charged from its due time. ``None`` (no book yet) is
+        answered at once: there is nothing to read."""
+        if asset is not None:
+            self.router.query(asset, self.config.query_depth)
+        self.count_query(due_ns)
+
+    def count_query(self, due_ns: int) -> None:
+        """Count one answered query; its latency runs from ``due_ns`` to now."""
+        self.queries += 1
+        self.query_latency.record(self._now() - due_ns)
+
     def drop(self, reason: str, count: int = 1) -> None:
         """Count messages discarded on purpose (by a backpressure policy)."""
         self.dropped[reason] = self.dropped.get(reason, 0) + count
@@ -137,7 +156,8 @@ class Pipeline:
         *,
         startup_s: float,
         shutdown_s: float,
-        extra: dict | None = None,
+        asyncio: AsyncioStats | None = None,
+        pool: PoolStats | None = None,
         books: dict[str, dict[str, list[list]]] | None = None,
         router_stats: RouterStats | None = None,
     ) -> RunStats:
@@ -167,7 +187,8 @@ class Pipeline:
             startup_s=startup_s,
             shutdown_s=shutdown_s,
             router=router_stats if router_stats is not None else self.router.stats(),
-            extra=dict(extra or {}),
+            asyncio=asyncio,
+            pool=pool,
             recording=source.recording_stats() if source is not None else None,
         )
 
@@ -202,6 +223,13 @@ class QuerySchedule:
             return None
         self.issued += 1
         return int(due)
+
+    def due(self, now: Callable[[], int]) -> Iterator[int]:
+        """The due time of each query due by now, reading ``now`` again
+        before each: the loop every engine runs to answer what fell due
+        (answering takes time, and more may fall due meanwhile)."""
+        while (due := self.take_due(now())) is not None:
+            yield due
 
     def pick(self, assets: list[str]) -> str | None:
         return assets[self._rng.randrange(len(assets))] if assets else None

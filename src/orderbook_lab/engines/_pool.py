@@ -40,18 +40,17 @@ import time
 from typing import Any
 
 from ..core.book import BookView
-from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.metrics import LatencyHistogram
 from ..core.router import RouterStats
 from ..core.source import MessageSource
-from ._pipeline import Pipeline, QuerySchedule
+from ._pipeline import PROGRESS_EVERY, Pipeline, QuerySchedule
 from ._routing import AssetRoutes
+from ._stats import IpcStats, LoadBalance, PoolStats, QueryOutcomes, QueryPart, WorkerStats
 from ._worker import Drain, Query, Ready, Reply, Stop, WorkerReport
-from .base import EngineError, ProgressCallback, RunConfig, RunStats
+from .base import EngineError, Lifecycle, RunConfig, RunStats
 
 __all__ = ["PoolEngine", "WorkerCrashed", "QueryTimeout"]
 
-_PROGRESS_EVERY = 256
 _MAX_BATCH_AGE_NS = 2_000_000
 """A partial batch leaves once its oldest message is 2 ms old."""
 _MAX_PENDING_QUERIES = 10_000
@@ -71,7 +70,7 @@ class QueryTimeout(EngineError):
     """A query's answer did not come within its timeout."""
 
 
-class PoolEngine:
+class PoolEngine(Lifecycle):
     """A parent that feeds ``workers`` owners of disjoint sets of books.
 
     Subclasses set ``name`` and implement ``_launch`` (start workers; each
@@ -85,19 +84,10 @@ class PoolEngine:
     messages): enough to keep a worker busy while the parent refills it,
     small enough that a backlog stays short."""
 
-    def __init__(
-        self,
-        config: RunConfig,
-        *,
-        clock: Clock = SYSTEM_CLOCK,
-        on_progress: ProgressCallback | None = None,
-    ) -> None:
-        self.config = config
-        self.clock = clock
-        self.on_progress = on_progress
+    def __init__(self, config: RunConfig, **kwargs) -> None:
+        super().__init__(config, **kwargs)
         self.workers = config.processes or os.cpu_count() or 1
         self.batch = max(1, config.ipc_batch)
-        self._state = "new"
         self._completed = False
         self._pipeline: Pipeline | None = None
         self._routes = AssetRoutes(self.workers, config.routing)
@@ -127,8 +117,6 @@ class PoolEngine:
         self._shed = 0
         self._segments = {name: LatencyHistogram() for name in ("send", "queue", "worker", "reply")}
         self._answered_latency = LatencyHistogram()  # worker round trips only (not "no book yet")
-        self._startup_s = 0.0
-        self._shutdown_s = 0.0
         self._sigterm_before: Any = None
         self._stragglers = 0
         self._stats: RunStats | None = None
@@ -136,19 +124,13 @@ class PoolEngine:
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self) -> None:
+    def _open(self) -> None:
         """Start the workers and wait until each has said ``Ready``
         (``startup_s``: spawning is not part of the run's throughput)."""
-        if self._state != "new":
-            raise RuntimeError(f"engine is {self._state}; an engine starts once")
-        began = time.perf_counter()
-        self._state = "starting"
         self._install_sigterm()
         self._pipeline = Pipeline(self.config, self.clock)
         self._launch()
         self._wait_for(lambda: len(self._ready) == self.workers, _STARTUP_TIMEOUT_S, "workers to start")
-        self._state = "started"
-        self._startup_s = time.perf_counter() - began
 
     @property
     def worker_pids(self) -> list[int]:
@@ -156,10 +138,7 @@ class PoolEngine:
         return [pid for _, pid in sorted(self._ready.items()) if pid != os.getpid()]
 
     def run(self, source: MessageSource) -> None:
-        if self._state != "started":
-            raise RuntimeError(f"engine is {self._state}; call start() first")
-        pipeline = self._pipeline
-        assert pipeline is not None
+        self._require_started()
         self._source = source
         self._running = True
         try:
@@ -201,42 +180,51 @@ class PoolEngine:
                 self._issue_queries(queries, batches)
             if self._pending:
                 self._expire_queries(current)
-            if on_progress is not None and frames % _PROGRESS_EVERY == 0:
+            if on_progress is not None and frames % PROGRESS_EVERY == 0:
                 on_progress(pipeline.generated)
         self._drain(batches)
         self._settle_queries()
         if on_progress is not None:
             on_progress(pipeline.generated)
 
-    def stop(self) -> None:
-        """Drain and stop the workers; gather their books and numbers.
+    def _close(self) -> None:
+        """Drain and stop the workers (``stop`` times this and makes it
+        idempotent).
 
         After a complete run: ``Stop`` to each worker, wait for its report,
         join. After an error or an interrupt: close the channels (a worker
         leaves after the frame in hand), join with a timeout, terminate
         stragglers. Ctrl-C and SIGTERM arriving meanwhile are held until
-        the workers are gone, then raised. Idempotent."""
-        if self._state in ("new", "stopped"):
-            self._state = "stopped"
-            return
-        began = time.perf_counter()
+        the workers are gone, then raised. The books and numbers the
+        workers reported are gathered once, by ``stats`` or ``books``."""
         held = _HeldSignals()
         try:
             self._halt(abort=not self._completed)
         finally:
-            self._state = "stopped"
-            self._shutdown_s = time.perf_counter() - began
-            if len(self._reports) == self.workers and self._completed:
-                self._stats = self._gather()
             sigterm_before, self._sigterm_before = self._sigterm_before, None
             held.release(sigterm_before)
 
-    def stats(self) -> RunStats:
-        if self._stats is None:
-            raise EngineError("no statistics: the run did not complete (see the error it raised)")
+    def _gathered(self) -> RunStats | None:
+        """The run's statistics once stopped after a complete run (every
+        worker reported); gathered on first use, since gathering merges the
+        workers' counters into the pipeline."""
+        if (
+            self._stats is None
+            and self._state == "stopped"
+            and self._completed
+            and len(self._reports) == self.workers
+        ):
+            self._stats = self._gather()
         return self._stats
 
+    def stats(self) -> RunStats:
+        stats = self._gathered()
+        if stats is None:
+            raise EngineError("no statistics: the run did not complete (see the error it raised)")
+        return stats
+
     def books(self) -> dict[str, dict[str, list[list]]]:
+        self._gathered()
         if self._books is None:
             raise EngineError("no books: the run did not complete")
         return self._books
@@ -413,12 +401,11 @@ class PoolEngine:
     def _issue_queries(self, queries: QuerySchedule, batches: list[list]) -> None:
         now = self.clock.now_ns
         depth = self.config.query_depth
-        while (due := queries.take_due(now())) is not None:
+        for due in queries.due(now):
             asset = queries.pick(self._routes.book_assets)
             with self._cond:
                 if asset is None:  # no book yet: nothing to ask, answered at once (as sync does)
-                    self._pipeline.queries += 1
-                    self._pipeline.query_latency.record(now() - due)
+                    self._pipeline.count_query(due)
                     continue
                 if len(self._pending) >= _MAX_PENDING_QUERIES:
                     self._shed += 1
@@ -484,65 +471,59 @@ class PoolEngine:
         run_s = pipeline.run_s()
         processed = [r.processed for r in reports]
         mean = sum(processed) / len(processed)
-        extra = {
-            "workers": [
-                {
-                    "worker": r.worker,
-                    "pid": r.pid,
-                    "processed": r.processed,
-                    "parts": r.parts,
-                    "frames": r.frames,
-                    "bytes_in": r.bytes_in,
-                    "busy_s": round(r.busy_ns / 1e9, 6),
-                    "busy_share": round(r.busy_ns / 1e9 / run_s, 4) if run_s else 0.0,
-                    "cpu_s": round(r.cpu_ns / 1e9, 6),
-                    "cpu_share": round(r.cpu_ns / 1e9 / run_s, 4) if run_s else 0.0,
-                    "assets": len(r.books),
-                }
+        pool = PoolStats(
+            workers=tuple(
+                WorkerStats(
+                    worker=r.worker,
+                    pid=r.pid,
+                    processed=r.processed,
+                    parts=r.parts,
+                    frames=r.frames,
+                    bytes_in=r.bytes_in,
+                    busy_s=round(r.busy_ns / 1e9, 6),
+                    busy_share=round(r.busy_ns / 1e9 / run_s, 4) if run_s else 0.0,
+                    cpu_s=round(r.cpu_ns / 1e9, 6),
+                    cpu_share=round(r.cpu_ns / 1e9 / run_s, 4) if run_s else 0.0,
+                    assets=len(r.books),
+                )
                 for r in reports
-            ],
-            "load_balance": {
-                "routing": self._routes.scheme,
-                "max_over_mean": round(max(processed) / mean, 4) if mean else 1.0,
-                "assets_per_worker": self._routes.assets_per_worker(),
-            },
-            "ipc": {
-                "codec": self.config.codec if self._bytes_sent else "none (in-process)",
-                "batch": self.batch,
-                "queue_frames": self.queue_frames,
-                "frames_sent": self._frames_sent,
-                "bytes_sent": self._bytes_sent,
-                "bytes_per_message": round(self._bytes_sent / max(pipeline.generated, 1), 1),
-                "encode_ms": round(self._encode_ns / 1e6, 3),
-                "decode_ms": round(sum(r.decode_ns for r in reports) / 1e6, 3),
-                "reply_encode_ms": round(sum(r.encode_ns for r in reports) / 1e6, 3),
-                "reply_decode_ms": round(self._reply_decode_ns / 1e6, 3),
-                "full_waits": self._full_waits,
-                "split_messages": self._routes.split_messages,
-            },
-            "query_outcomes": {
-                "answered": pipeline.queries,
-                "timed_out": self._timed_out,
-                "late": self._late,
-                "shed": self._shed,
-            },
+            ),
+            load_balance=LoadBalance(
+                routing=self._routes.scheme,
+                max_over_mean=round(max(processed) / mean, 4) if mean else 1.0,
+                assets_per_worker=self._routes.assets_per_worker(),
+            ),
+            ipc=IpcStats(
+                codec=self.config.codec if self._bytes_sent else "none (in-process)",
+                batch=self.batch,
+                queue_frames=self.queue_frames,
+                frames_sent=self._frames_sent,
+                bytes_sent=self._bytes_sent,
+                bytes_per_message=round(self._bytes_sent / max(pipeline.generated, 1), 1),
+                encode_ms=round(self._encode_ns / 1e6, 3),
+                decode_ms=round(sum(r.decode_ns for r in reports) / 1e6, 3),
+                reply_encode_ms=round(sum(r.encode_ns for r in reports) / 1e6, 3),
+                reply_decode_ms=round(self._reply_decode_ns / 1e6, 3),
+                full_waits=self._full_waits,
+                split_messages=self._routes.split_messages,
+            ),
+            query_outcomes=QueryOutcomes(
+                answered=pipeline.queries, timed_out=self._timed_out, late=self._late, shed=self._shed
+            ),
             # Means add up (send + queue + worker + reply = total, per query);
             # percentiles of the parts do not add up to the whole.
-            "query_breakdown_us": {
-                name: {
-                    **histogram.summary(1e3).as_dict(("p50", "p99", "max")),
-                    "mean": round(histogram.mean_ns() / 1e3, 3),
-                }
+            query_breakdown_us={
+                name: QueryPart.of(histogram)
                 for name, histogram in (*self._segments.items(), ("total", self._answered_latency))
             },
-            "stragglers_terminated": self._stragglers,
-        }
+            stragglers_terminated=self._stragglers,
+        )
         return pipeline.stats(
             self.name,
             self._source,
             startup_s=self._startup_s,
             shutdown_s=self._shutdown_s,
-            extra=extra,
+            pool=pool,
             books=books,
             router_stats=router,
         )

@@ -45,20 +45,20 @@ absolute, so ``import asyncio`` here and everywhere else finds the stdlib.)
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from typing import Any
 
-from ..core.clock import SYSTEM_CLOCK, Clock
+from ..core.clock import Clock
 from ..core.messages import Message, OtherMessage, PriceChangeMessage
 from ..core.source import MessageSource
 from ._async_source import network_frames
-from ._pipeline import Pipeline, QuerySchedule
+from ._pipeline import PROGRESS_EVERY, Pipeline, QuerySchedule
 from ._queues import POLICIES, BoundedQueue, QueueClosed
+from ._stats import AsyncioStats, BatchingStats, EventLoopStats, LaneStats, NetworkStats, OffloadStats
 from ._work import CpuWork
-from .base import ProgressCallback, RunConfig, RunStats
+from .base import Lifecycle, RunConfig, RunStats
 
 __all__ = ["AsyncioEngine", "LOOPS"]
 
@@ -83,8 +83,6 @@ turns on the GIL, so more threads would only queue for it."""
 _MAX_QUERIES_IN_FLIGHT = 64
 """Query tasks alive at once; past that, query clients wait (and the wait
 is charged to query latency)."""
-
-_PROGRESS_EVERY = 256  # frames between progress callbacks
 
 _Item = tuple[int, Message]  # (produced_ns, message)
 
@@ -180,34 +178,26 @@ class _Lanes:
         for lane in self.lanes:
             lane.queue.close()
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> LaneStats:
         stats = [lane.queue.stats() for lane in self.lanes]
-        return {
-            "count": len(self.lanes),
-            "capacity": _LANE_CAPACITY,
-            "merges": self.merges,
-            "high_water": max((s.high_water for s in stats), default=0),
-            "dispatcher_waits": sum(s.blocked_puts for s in stats),
-            "wait_p99_ms": round(max((s.wait_p99_ms for s in stats), default=0.0), 3),
-        }
+        return LaneStats(
+            count=len(self.lanes),
+            capacity=_LANE_CAPACITY,
+            merges=self.merges,
+            high_water=max((s.high_water for s in stats), default=0),
+            dispatcher_waits=sum(s.blocked_puts for s in stats),
+            wait_p99_ms=round(max((s.wait_p99_ms for s in stats), default=0.0), 3),
+        )
 
 
-class AsyncioEngine:
+class AsyncioEngine(Lifecycle):
     """Event-loop engine (phase 2); see the module docstring."""
 
     name = "asyncio"
 
-    def __init__(
-        self,
-        config: RunConfig,
-        *,
-        clock: Clock = SYSTEM_CLOCK,
-        on_progress: ProgressCallback | None = None,
-    ) -> None:
+    def __init__(self, config: RunConfig, **kwargs) -> None:
         _validate(config)
-        self.config = config
-        self.clock = clock
-        self.on_progress = on_progress
+        super().__init__(config, **kwargs)
         self._pipeline: Pipeline | None = None
         self._source: MessageSource | None = None
         self._runner: asyncio.Runner | None = None
@@ -219,17 +209,11 @@ class AsyncioEngine:
         self._batches = 0
         self._batched = 0
         self._full_batches = 0
-        self._startup_s = 0.0
-        self._shutdown_s = 0.0
-        self._state = "new"
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self) -> None:
+    def _open(self) -> None:
         """Calibrate the CPU work and create the event loop (startup_s)."""
-        if self._state != "new":
-            raise RuntimeError(f"engine is {self._state}; an engine starts once")
-        began = time.perf_counter()
         pipeline = self._pipeline = Pipeline(self.config, self.clock)
         if self.config.offload == "thread" and self.config.work_ms > 0:
             # The book update stays on the loop; only the CPU work moves.
@@ -237,27 +221,19 @@ class AsyncioEngine:
         factory, self._loop_name, self._loop_reason = _loop_factory(self.config.loop)
         self._runner = asyncio.Runner(loop_factory=factory)
         self._runner.get_loop()
-        self._state = "started"
-        self._startup_s = time.perf_counter() - began
 
     def run(self, source: MessageSource) -> None:
         """Consume ``source`` to its end on the event loop, then return
         once every accepted message is applied."""
-        if self._state != "started":
-            raise RuntimeError(f"engine is {self._state}; call start() first")
+        self._require_started()
         assert self._runner is not None
         self._source = source
         self._runner.run(self._main(source))
 
-    def stop(self) -> None:
-        """Close the event loop (and its default executor). Idempotent."""
-        if self._state == "stopped":
-            return
-        began = time.perf_counter()
+    def _close(self) -> None:
+        """Close the event loop (and its default executor)."""
         if self._runner is not None:
             self._runner.close()
-        self._state = "stopped"
-        self._shutdown_s = time.perf_counter() - began
 
     def stats(self) -> RunStats:
         if self._pipeline is None:
@@ -267,7 +243,7 @@ class AsyncioEngine:
             self._source,
             startup_s=self._startup_s,
             shutdown_s=self._shutdown_s,
-            extra=self._extra(),
+            asyncio=self._figures(),
         )
 
     def books(self) -> dict[str, dict[str, list[list]]]:
@@ -329,7 +305,7 @@ class AsyncioEngine:
                     for message in accept(frame):
                         await put((produced, message))  # a refused one is counted by on_drop
                     frames += 1
-                    if on_progress is not None and frames % _PROGRESS_EVERY == 0:
+                    if on_progress is not None and frames % PROGRESS_EVERY == 0:
                         on_progress(pipeline.generated)
         finally:
             ingress.close()  # "no more": the dispatcher drains what is queued, then ends
@@ -426,50 +402,38 @@ class AsyncioEngine:
         pipeline = self._pipeline
         assert pipeline is not None
         try:
-            router = pipeline.router
-            asset = schedule.pick(router.assets())
-            if asset is not None:
-                router.query(asset, self.config.query_depth)
-            pipeline.queries += 1
-            pipeline.query_latency.record(self.clock.now_ns() - due_ns)
+            pipeline.answer_query(schedule.pick(pipeline.router.assets()), due_ns)
         finally:
             slots.release()
 
     # ------------------------------------------------------------ results
 
-    def _extra(self) -> dict[str, Any]:
+    def _figures(self) -> AsyncioStats:
         config = self.config
-        extra: dict[str, Any] = {
-            "event_loop": {
-                "used": self._loop_name,
-                "why": self._loop_reason,
-                "default": "uvloop when installed, else asyncio",
-            },
-            "batching": {
-                "batch_size": config.batch_size,
-                "batch_timeout_ms": config.batch_timeout_ms,
-                "batches": self._batches,
-                "mean_batch": round(self._batched / self._batches, 3) if self._batches else 0.0,
-                "full_batches": self._full_batches,
-            },
-            "offload": {
-                "mode": config.offload,
-                "threads": _OFFLOAD_THREADS if self._offloaded is not None else 0,
-            },
-            "network": {
-                "jitter_ms": config.jitter_ms,
-                "burst": config.burst,
-                "applied": bool(
+        return AsyncioStats(
+            event_loop=EventLoopStats(
+                used=self._loop_name, why=self._loop_reason, default="uvloop when installed, else asyncio"
+            ),
+            batching=BatchingStats(
+                batch_size=config.batch_size,
+                batch_timeout_ms=config.batch_timeout_ms,
+                batches=self._batches,
+                mean_batch=round(self._batched / self._batches, 3) if self._batches else 0.0,
+                full_batches=self._full_batches,
+            ),
+            offload=OffloadStats(
+                mode=config.offload, threads=_OFFLOAD_THREADS if self._offloaded is not None else 0
+            ),
+            network=NetworkStats(
+                jitter_ms=config.jitter_ms,
+                burst=config.burst,
+                applied=bool(
                     (config.rate > 0 or config.speed > 0) and (config.jitter_ms > 0 or config.burst > 1)
                 ),
-            },
-        }
-        if self._ingress is not None:
-            # Replaces the contract's {"high_water": n} with a superset of it.
-            extra["queue"] = self._ingress.stats().as_dict()
-        if self._lanes is not None:
-            extra["lanes"] = self._lanes.summary()
-        return extra
+            ),
+            queue=self._ingress.stats() if self._ingress is not None else None,
+            lanes=self._lanes.summary() if self._lanes is not None else None,
+        )
 
 
 def _validate(config: RunConfig) -> None:

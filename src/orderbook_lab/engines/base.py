@@ -10,12 +10,15 @@ An engine is one module that composes the core behind this interface::
 
 ``run_engine`` drives that lifecycle and guarantees ``stop`` runs, so an
 engine that starts processes or shared memory always gets to release them.
+``Lifecycle`` is that lifecycle written once: an engine inherits it and
+fills in ``_open`` (what start does) and ``_close`` (what stop releases).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Literal, Protocol
 
 from ..core.clock import SYSTEM_CLOCK, Clock
@@ -24,8 +27,17 @@ from ..core.parser import Rejection
 from ..core.recording import RecordingStats
 from ..core.router import RouterStats
 from ..core.source import MessageSource, Popularity, SourceConfig
+from ._stats import AsyncioStats, PoolStats, ShmStats
 
-__all__ = ["RunConfig", "RunStats", "Engine", "EngineError", "ProgressCallback", "run_engine"]
+__all__ = [
+    "RunConfig",
+    "RunStats",
+    "Engine",
+    "EngineError",
+    "Lifecycle",
+    "ProgressCallback",
+    "run_engine",
+]
 
 ProgressCallback = Callable[[int], None]
 """Called now and then with the number of messages handled so far."""
@@ -135,7 +147,12 @@ class RunStats:
     startup_s: float
     shutdown_s: float
     router: RouterStats
-    extra: dict[str, Any] = field(default_factory=dict)
+    asyncio: AsyncioStats | None = None
+    """The asyncio engine's figures (phase 2); ``None`` for the others."""
+    pool: PoolStats | None = None
+    """A worker pool's figures (phases 3 and 4); ``None`` for the others."""
+    shm: ShmStats | None = None
+    """The shared-memory store's figures (phase 4)."""
     recording: RecordingStats | None = None
     """Gaps and receive times of a replayed file; ``None`` for a simulated stream."""
 
@@ -191,7 +208,11 @@ class RunStats:
                 {"line": r.line, "element": r.element, "reason": r.reason} for r in self.rejections
             ],
             **({"recording": self.recording.as_dict()} if self.recording is not None else {}),
-            **self.extra,
+            # Each engine's own figures, by name (``_stats``); the asyncio
+            # engine's "queue" replaces the contract's with a superset.
+            **(self.pool.as_dict() if self.pool is not None else {}),
+            **(self.shm.as_dict() if self.shm is not None else {}),
+            **(self.asyncio.as_dict() if self.asyncio is not None else {}),
         }
 
 
@@ -216,6 +237,68 @@ class Engine(Protocol):
     def books(self) -> dict[str, dict[str, list[list]]]:
         """Final books in the ``--books-out`` form."""
         ...
+
+
+class Lifecycle:
+    """The lifecycle every engine shares: new -> starting -> started -> stopped.
+
+    An engine inherits this (one level: it has no base of its own) and
+    writes only what differs: ``_open`` (build, spawn, allocate) and
+    ``_close`` (drain, join, release). This class times both, once for
+    every engine (``startup_s``, ``shutdown_s``), refuses a second start
+    and a run outside ``started``, and makes ``stop`` idempotent. A start
+    that fails half-way leaves the state ``starting``, so ``stop`` still
+    calls ``_close`` to release what was opened (the httpx client's
+    unopened/opened/closed, STYLE.md point 8).
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.on_progress = on_progress
+        self._state = "new"
+        self._startup_s = 0.0
+        self._shutdown_s = 0.0
+
+    def start(self) -> None:
+        """Run ``_open``, timed as ``startup_s`` (not part of the run's throughput)."""
+        if self._state != "new":
+            raise RuntimeError(f"engine is {self._state}; an engine starts once")
+        began = time.perf_counter()
+        self._state = "starting"
+        self._open()
+        self._state = "started"
+        self._startup_s = time.perf_counter() - began
+
+    def stop(self) -> None:
+        """Run ``_close``, timed as ``shutdown_s``. Idempotent; an engine
+        that never started has nothing to release."""
+        if self._state in ("new", "stopped"):
+            self._state = "stopped"
+            return
+        began = time.perf_counter()
+        try:
+            self._close()
+        finally:
+            self._state = "stopped"
+            self._shutdown_s = time.perf_counter() - began
+
+    def _require_started(self) -> None:
+        """For ``run``: only between ``start`` and ``stop``."""
+        if self._state != "started":
+            raise RuntimeError(f"engine is {self._state}; call start() first")
+
+    def _open(self) -> None:
+        """What ``start`` does; the state is ``starting`` meanwhile."""
+
+    def _close(self) -> None:
+        """What ``stop`` releases; runs at most once, even after a failed start."""
 
 
 def run_engine(

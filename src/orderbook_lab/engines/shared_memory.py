@@ -41,13 +41,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import partial
-from typing import Any, Literal
+from typing import Literal
 
 from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.messages import Message
-from ..core.metrics import LatencyHistogram
+from ..core.metrics import LatencyHistogram, Percentiles
 from ..core.router import books_digest
 from ..core.source import MessageSource
 from ._pipeline import QuerySchedule
@@ -61,6 +61,7 @@ from ._shm import (
     new_prefix,
     touched_assets,
 )
+from ._stats import QueryPart, ShmStats, ShmWorkerStats
 from ._worker import Drain, Reply, Stop, WorkerCore, WorkerReport
 from .base import EngineError, RunConfig, RunStats
 from .multiprocessing import MultiprocessingEngine
@@ -212,8 +213,8 @@ class SharedMemoryEngine(MultiprocessingEngine):
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self) -> None:
-        super().start()
+    def _open(self) -> None:
+        super()._open()
         # Every worker created its directory before saying Ready: map them now.
         self._books_reader = BookReader(self.prefix, self.workers, clock=self.clock)
         self._books_reader.map_ahead()
@@ -298,26 +299,23 @@ class SharedMemoryEngine(MultiprocessingEngine):
     def _answer_due(self, queries: QuerySchedule) -> None:
         """Answer every due query from shared memory, here and now: no frame
         to a worker, no waiting for a reply."""
-        now = self.clock.now_ns
-        due = queries.take_due(now())
-        if due is None:
-            return
-        reader = self._reader_now()
-        # Segments the workers created since the last queries get mapped
-        # first, outside any read: a few loads when there is none, 30-170 µs
-        # for each new one (counted in this query's wait, not its path).
-        reader.map_ahead()
-        read, depth, assets = reader.read, self.config.query_depth, self._routes.book_assets
-        while due is not None:
-            asset = queries.pick(assets)
+        now, reader = self.clock.now_ns, None
+        for due in queries.due(now):
+            if reader is None:
+                reader = self._reader_now()
+                # Segments the workers created since the last queries get
+                # mapped first, outside any read: a few loads when there is
+                # none, 30-170 µs for each new one (counted in this query's
+                # wait, not its path).
+                reader.map_ahead()
+            asset = queries.pick(self._routes.book_assets)
             issued = now()
             snapshot = None
             if asset is not None:
                 try:
-                    snapshot = read(asset, depth)
+                    snapshot = reader.read(asset, self.config.query_depth)
                 except ReadBusy:  # mid-write for every retry: counted, not answered
                     self._busy += 1
-                    due = queries.take_due(now())
                     continue
             answered = now()
             self._query_path.record(answered - issued)
@@ -327,69 +325,59 @@ class SharedMemoryEngine(MultiprocessingEngine):
                 self._unpublished += 1  # routed to a worker, not yet published by it
             else:
                 self._staleness.record(snapshot.age_ns)
-            due = queries.take_due(now())
 
     # ------------------------------------------------------------ results
 
     def _gather(self) -> RunStats:
         stats = super()._gather()
         reports: list[ShmWorkerReport] = [self._reports[w] for w in range(self.workers)]  # type: ignore[misc]
-        extra: dict[str, Any] = stats.extra
-        extra["query_breakdown_us"] = {
-            name: {
-                **histogram.summary(1e3).as_dict(("p50", "p99", "max")),
-                "mean": round(histogram.mean_ns() / 1e3, 3),
-            }
-            for name, histogram in (
-                ("wait", self._query_wait),
-                ("read", self._query_path),
-                ("from_due", self._query_from_due),
-            )
-        }
-        extra["query_outcomes"].update(busy=self._busy, unpublished=self._unpublished)
-        extra["staleness_ms"] = self._staleness.summary(1e6).as_dict()
+        assert stats.pool is not None
+        pool = replace(
+            stats.pool,
+            query_outcomes=replace(stats.pool.query_outcomes, busy=self._busy, unpublished=self._unpublished),
+            query_breakdown_us={
+                name: QueryPart.of(histogram)
+                for name, histogram in (
+                    ("wait", self._query_wait),
+                    ("read", self._query_path),
+                    ("from_due", self._query_from_due),
+                )
+            },
+        )
         run_s = stats.run_s
         stores = [r.store for r in reports]
         publish_cpu_ns = sum(r.publish_cpu_ns for r in reports)
-        reader = self._books_reader.stats() if self._books_reader is not None else None
-        extra["shared_memory"] = {
-            "prefix": self.prefix,
-            "queries_from": self.queries_from,
-            "sync_ms": self.config.sync_ms,
-            "publishes": sum(s.publishes for s in stores),
-            "rounds": sum(r.rounds for r in reports),
-            "moves": sum(s.moves for s in stores),
-            "bytes_written": sum(s.bytes_written for s in stores),
-            "mapped_bytes": sum(s.mapped_bytes for s in stores),
-            "used_bytes": sum(s.used_bytes for s in stores),
-            "segments": sum(s.segments for s in stores),
-            "publish_ms": round(sum(r.publish_ns for r in reports) / 1e6, 3),
-            "publish_cpu_ms": round(publish_cpu_ns / 1e6, 3),
-            "publish_cpu_share": round(publish_cpu_ns / 1e9 / run_s, 4) if run_s else 0.0,
-            "workers": [
-                {
-                    "worker": r.worker,
-                    "books": r.store.books,
-                    "publishes": r.store.publishes,
-                    "rounds": r.rounds,
-                    "moves": r.store.moves,
-                    "mapped_bytes": r.store.mapped_bytes,
-                    "used_bytes": r.store.used_bytes,
-                    "publish_cpu_ms": round(r.publish_cpu_ns / 1e6, 3),
-                }
+        shm = ShmStats(
+            # Rounded as the result has always shown it (3 decimals).
+            staleness_ms=Percentiles(**self._staleness.summary(1e6).as_dict()),
+            prefix=self.prefix,
+            queries_from=self.queries_from,
+            sync_ms=self.config.sync_ms,
+            publishes=sum(s.publishes for s in stores),
+            rounds=sum(r.rounds for r in reports),
+            moves=sum(s.moves for s in stores),
+            bytes_written=sum(s.bytes_written for s in stores),
+            mapped_bytes=sum(s.mapped_bytes for s in stores),
+            used_bytes=sum(s.used_bytes for s in stores),
+            segments=sum(s.segments for s in stores),
+            publish_ms=round(sum(r.publish_ns for r in reports) / 1e6, 3),
+            publish_cpu_ms=round(publish_cpu_ns / 1e6, 3),
+            publish_cpu_share=round(publish_cpu_ns / 1e9 / run_s, 4) if run_s else 0.0,
+            workers=tuple(
+                ShmWorkerStats(
+                    worker=r.worker,
+                    books=r.store.books,
+                    publishes=r.store.publishes,
+                    rounds=r.rounds,
+                    moves=r.store.moves,
+                    mapped_bytes=r.store.mapped_bytes,
+                    used_bytes=r.store.used_bytes,
+                    publish_cpu_ms=round(r.publish_cpu_ns / 1e6, 3),
+                )
                 for r in reports
-            ],
-            "reader": None
-            if reader is None
-            else {
-                "reads": reader.reads,
-                "retries": reader.retries,
-                "busy": reader.busy,
-                "relocations": reader.relocations,
-                "torn_rejected": reader.torn_rejected,
-                "misses": reader.misses,
-            },
-            "books_match": self._shm_digest == stats.digest,
-            "segments_left_at_stop": len(self._leftover),
-        }
-        return stats
+            ),
+            reader=self._books_reader.stats() if self._books_reader is not None else None,
+            books_match=self._shm_digest == stats.digest,
+            segments_left_at_stop=len(self._leftover),
+        )
+        return replace(stats, pool=pool, shm=shm)

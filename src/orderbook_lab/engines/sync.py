@@ -12,57 +12,36 @@ from __future__ import annotations
 
 import time
 
-from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.source import MessageSource
-from ._pipeline import Pipeline, QuerySchedule
-from .base import ProgressCallback, RunConfig, RunStats
+from ._pipeline import PROGRESS_EVERY, Pipeline, QuerySchedule
+from .base import Lifecycle, RunConfig, RunStats
 
 __all__ = ["SyncEngine"]
 
-_PROGRESS_EVERY = 256  # frames between progress callbacks: a clock read each
 
-
-class SyncEngine:
-    """Single-threaded, blocking engine (phase 1)."""
+class SyncEngine(Lifecycle):
+    """Single-threaded, blocking engine (phase 1). Nothing to release in
+    one thread, so ``stop`` (from ``Lifecycle``) only marks it stopped."""
 
     name = "sync"
 
-    def __init__(
-        self,
-        config: RunConfig,
-        *,
-        clock: Clock = SYSTEM_CLOCK,
-        on_progress: ProgressCallback | None = None,
-    ) -> None:
-        self.config = config
-        self.clock = clock
-        self.on_progress = on_progress
+    def __init__(self, config: RunConfig, **kwargs) -> None:
+        super().__init__(config, **kwargs)
         self._pipeline: Pipeline | None = None
         self._source: MessageSource | None = None
-        self._startup_s = 0.0
-        self._shutdown_s = 0.0
-        self._state = "new"
 
-    def start(self) -> None:
+    def _open(self) -> None:
         """Build the router and calibrate the CPU work (startup_s)."""
-        if self._state != "new":
-            raise RuntimeError(f"engine is {self._state}; an engine starts once")
-        began = time.perf_counter()
         self._pipeline = Pipeline(self.config, self.clock)
-        self._state = "started"
-        self._startup_s = time.perf_counter() - began
 
     def run(self, source: MessageSource) -> None:
-        if self._state != "started":
-            raise RuntimeError(f"engine is {self._state}; call start() first")
+        self._require_started()
         pipeline = self._pipeline
         assert pipeline is not None
         self._source = source
-        clock, now = self.clock, self.clock.now_ns
+        now = self.clock.now_ns
         io_s = self.config.io_ms / 1e3
         queries = QuerySchedule(self.config.query_rate, self.config.seed, now())
-        query_depth = self.config.query_depth
-        router = pipeline.router
         on_progress = self.on_progress
         frames = 0
         # Bound once: this loop runs per message, and each attribute lookup
@@ -78,33 +57,22 @@ class SyncEngine:
                     time.sleep(io_s)
                 started = record(produced, started)
                 if answer_queries:  # between messages: the only gap one thread has
-                    self._answer_due_queries(queries, router, query_depth, clock)
+                    self._answer_due_queries(queries)
                     started = now()
             frames += 1
-            if on_progress is not None and frames % _PROGRESS_EVERY == 0:
+            if on_progress is not None and frames % PROGRESS_EVERY == 0:
                 on_progress(pipeline.generated)
         if on_progress is not None:
             on_progress(pipeline.generated)
 
-    def _answer_due_queries(self, queries: QuerySchedule, router, depth: int, clock: Clock) -> None:
+    def _answer_due_queries(self, queries: QuerySchedule) -> None:
         pipeline = self._pipeline
+        assert pipeline is not None
         assets = None
-        while (due := queries.take_due(clock.now_ns())) is not None:
-            if assets is None:
-                assets = router.assets()
-            asset = queries.pick(assets)
-            if asset is not None:
-                router.query(asset, depth)
-            pipeline.queries += 1
-            pipeline.query_latency.record(clock.now_ns() - due)
-
-    def stop(self) -> None:
-        """Nothing to release in one thread; idempotent like every stop."""
-        if self._state == "stopped":
-            return
-        began = time.perf_counter()
-        self._state = "stopped"
-        self._shutdown_s = time.perf_counter() - began
+        for due in queries.due(self.clock.now_ns):
+            if assets is None:  # the books cannot change while queries are answered
+                assets = pipeline.router.assets()
+            pipeline.answer_query(queries.pick(assets), due)
 
     def stats(self) -> RunStats:
         if self._pipeline is None:

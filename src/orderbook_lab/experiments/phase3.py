@@ -30,7 +30,7 @@ def _config(engine: str, **fields) -> RunConfig:
 
 def _cpu_per_message_ms(stats: RunStats) -> float:
     """CPU the workers' threads really got, per processed message (ms)."""
-    cpu_s = sum(w["cpu_s"] for w in stats.extra["workers"])
+    cpu_s = sum(w.cpu_s for w in stats.pool.workers)
     return cpu_s * 1e3 / stats.processed if stats.processed else 0.0
 
 
@@ -84,9 +84,9 @@ def _by(ratio: float, more: str, less: str, within: float = _SAME_WITHIN) -> str
 def _busy_and_cpu(stats: RunStats) -> tuple[float, float]:
     """Mean share of the run each worker was busy (wall clock) and got the
     CPU, in %: the gap is time other processes took from it."""
-    workers = stats.extra["workers"]
-    return (100 * statistics.fmean(w["busy_share"] for w in workers),
-            100 * statistics.fmean(w["cpu_share"] for w in workers))  # fmt: skip
+    workers = stats.pool.workers
+    return (100 * statistics.fmean(w.busy_share for w in workers),
+            100 * statistics.fmean(w.cpu_share for w in workers))  # fmt: skip
 
 
 # --------------------------------------------------------------------- 3.1
@@ -118,7 +118,7 @@ def scaling(quick: bool, progress: Progress) -> Report:
             busy, cpu = _busy_and_cpu(stats)
             table.add(engine, count, round(stats.throughput, 1), round(ratio, 2),
                       round(_cpu_per_message_ms(stats), 3), round(same_speed, 2), round(busy, 1), round(cpu, 1),
-                      stats.extra["load_balance"]["max_over_mean"], round(stats.startup_s, 3))  # fmt: skip
+                      stats.pool.load_balance.max_over_mean, round(stats.startup_s, 3))  # fmt: skip
     figures = {
         "cores": _CORES,
         "sync_cpu_ms": sync.processing_us.p50 / 1e3,
@@ -518,8 +518,8 @@ def load_balance(quick: bool, progress: Progress) -> Report:
                 ),
                 progress,
             )
-            counts = [w["processed"] for w in stats.extra["workers"]]
-            skew = stats.extra["load_balance"]["max_over_mean"]
+            counts = [w.processed for w in stats.pool.workers]
+            skew = stats.pool.load_balance.max_over_mean
             rows[routing, popularity] = (skew, stats.throughput / sync.throughput)
             table.add(
                 routing,
@@ -529,7 +529,7 @@ def load_balance(quick: bool, progress: Progress) -> Report:
                 round(workers / skew, 2),
                 round(stats.throughput, 1),
                 round(stats.throughput / sync.throughput, 2),
-                stats.extra["ipc"]["split_messages"],
+                stats.pool.ipc.split_messages,
                 "{:.0f} / {:.0f}".format(*_busy_and_cpu(stats)),
             )
     report.findings += balance_findings(rows)
@@ -632,16 +632,16 @@ def query_latency(quick: bool, progress: Progress) -> Report:
             ),
             progress,
         )
-        parts = stats.extra["query_breakdown_us"]
+        parts = stats.pool.query_breakdown_us
         table.add(
             "flat out" if load is None else round(rate),
             round(stats.throughput, 1),
             stats.queries,
             round(stats.query_latency_us.p50, 1),
             round(stats.query_latency_us.p99, 1),
-            round(parts["total"]["mean"], 1),
-            *(round(parts[name]["mean"], 1) for name in _SEGMENTS),
-            stats.extra["query_outcomes"]["timed_out"],
+            round(parts["total"].mean, 1),
+            *(round(parts[name].mean, 1) for name in _SEGMENTS),
+            stats.pool.query_outcomes.timed_out,
             "{:.0f} / {:.0f}".format(*_busy_and_cpu(stats)),
         )
         runs.append((load, stats, parts))
@@ -650,12 +650,12 @@ def query_latency(quick: bool, progress: Progress) -> Report:
     for load, stats, parts in runs:
         achieved = 100 * stats.throughput / capacity
         for name, value in (("p50", stats.query_latency_us.p50), ("p99", stats.query_latency_us.p99),
-                            ("mean", parts["total"]["mean"])):  # fmt: skip
+                            ("mean", parts["total"].mean)):  # fmt: skip
             plot.add(name, round(achieved, 1), round(value, 1))
         figures.append({
             "where": "flat out" if load is None else f"{load * capacity:.0f} msg/s",
             "p99_us": stats.query_latency_us.p99,
-            "means_us": {name: parts[name]["mean"] for name in ("total", *_SEGMENTS)},
+            "means_us": {name: parts[name].mean for name in ("total", *_SEGMENTS)},
         })  # fmt: skip
     report.plots.append(plot)
     report.findings += query_findings(figures)

@@ -598,13 +598,13 @@ def query_latency(quick: bool, progress: Progress) -> Report:
                 config = phase_config(3, base)
                 engine = _Phase3Probe(config)
                 stats, _ = _drive(engine, config, progress)
-                parts = stats.extra["query_breakdown_us"]
+                parts = stats.pool.query_breakdown_us
                 send = parts["send"]
                 row = dict(
                     queries=stats.queries, path50=_us(engine.round_trip, 50), path99=_us(engine.round_trip, 99),
-                    wait50=send["p50"], wait99=send["p99"], due50=stats.query_latency_us.p50,
+                    wait50=send.p50, wait99=send.p99, due50=stats.query_latency_us.p50,
                     due99=stats.query_latency_us.p99,
-                    parts=" / ".join(f"{n} {parts[n]['mean']:,.0f}" for n in ("send", "queue", "worker", "reply")),
+                    parts=" / ".join(f"{n} {parts[n].mean:,.0f}" for n in ("send", "queue", "worker", "reply")),
                 )  # fmt: skip
             elif where == "process":
                 config = phase_config(4, base)
@@ -620,12 +620,12 @@ def query_latency(quick: bool, progress: Progress) -> Report:
                 config = phase_config(4, base)
                 engine = SharedMemoryEngine(config, queries_from=where)
                 stats, _ = _drive(engine, config, progress)
-                parts = stats.extra["query_breakdown_us"]
+                parts = stats.pool.query_breakdown_us
                 row = dict(
-                    queries=stats.queries, path50=parts["read"]["p50"], path99=parts["read"]["p99"],
-                    wait50=parts["wait"]["p50"], wait99=parts["wait"]["p99"], due50=parts["from_due"]["p50"],
-                    due99=parts["from_due"]["p99"],
-                    parts=f"wait {parts['wait']['mean']:,.1f} / read {parts['read']['mean']:,.1f}",
+                    queries=stats.queries, path50=parts["read"].p50, path99=parts["read"].p99,
+                    wait50=parts["wait"].p50, wait99=parts["wait"].p99, due50=parts["from_due"].p50,
+                    due99=parts["from_due"].p99,
+                    parts=f"wait {parts['wait'].mean:,.1f} / read {parts['read'].mean:,.1f}",
                 )  # fmt: skip
             row["throughput"] = stats.throughput
             found[phase, where].append(row)
@@ -788,31 +788,32 @@ def sync_interval(quick: bool, progress: Progress) -> Report:
     for sync_ms in intervals:
         config = replace(base, sync_ms=sync_ms)
         stats, _ = _drive(SharedMemoryEngine(config), config, progress)
-        shm, stale = stats.extra["shared_memory"], stats.extra["staleness_ms"]
-        worker_cpu_ms = 1e3 * sum(w["cpu_s"] for w in stats.extra["workers"])
+        shm = stats.shm
+        stale = shm.staleness_ms
+        worker_cpu_ms = 1e3 * sum(w.cpu_s for w in stats.pool.workers)
         rows[sync_ms] = (shm, stale, worker_cpu_ms, stats)
-        table.add(f"{sync_ms:g}" if sync_ms else "0 (every frame)", shm["rounds"], shm["publishes"],
-                  round(1000 * shm["publishes"] / stats.processed, 1), round(shm["publish_cpu_ms"], 1),
-                  round(1e3 * shm["publish_cpu_ms"] / stats.processed, 2),
-                  round(100 * shm["publish_cpu_ms"] / worker_cpu_ms, 1) if worker_cpu_ms else 0.0,
-                  stale["p50"], stale["p99"], stale["max"], stats.queries,
-                  "yes" if shm["books_match"] else "NO")  # fmt: skip
+        table.add(f"{sync_ms:g}" if sync_ms else "0 (every frame)", shm.rounds, shm.publishes,
+                  round(1000 * shm.publishes / stats.processed, 1), round(shm.publish_cpu_ms, 1),
+                  round(1e3 * shm.publish_cpu_ms / stats.processed, 2),
+                  round(100 * shm.publish_cpu_ms / worker_cpu_ms, 1) if worker_cpu_ms else 0.0,
+                  stale.p50, stale.p99, stale.max, stats.queries,
+                  "yes" if shm.books_match else "NO")  # fmt: skip
     plot = Plot(
         "Staleness vs --sync-ms", "--sync-ms (every frame drawn at 0.1)", "staleness (ms)", log_x=True
     )
     for sync_ms, (_, stale, _, _) in rows.items():
         for name in ("p50", "p99"):
-            plot.add(name, sync_ms or 0.1, stale[name])
+            plot.add(name, sync_ms or 0.1, getattr(stale, name))
     report.plots.append(plot)
     every_stats = rows[0.0][3]
     figures = {
         "run_s": every_stats.run_s,
         "processed": every_stats.processed,
         "worker_cpu_ms": rows[0.0][2],
-        "workers": len(rows[0.0][0]["workers"]),
+        "workers": len(rows[0.0][0].workers),
         "rows": {
-            ms: {"rounds": shm["rounds"], "publishes": shm["publishes"], "publish_cpu_ms": shm["publish_cpu_ms"],
-                 "p50": stale["p50"], "p99": stale["p99"]}
+            ms: {"rounds": shm.rounds, "publishes": shm.publishes, "publish_cpu_ms": shm.publish_cpu_ms,
+                 "p50": stale.p50, "p99": stale.p99}
             for ms, (shm, stale, _, _) in rows.items()
         },
     }  # fmt: skip
@@ -929,7 +930,7 @@ def memory(quick: bool, progress: Progress) -> Report:
             stats, seen = _drive(engine_type(config), config, progress, _memory_now)
             per_worker = [w for w in seen["workers"] if w]
             books = stats.books / workers
-            shm = stats.extra.get("shared_memory")
+            shm = stats.shm
 
             def mean(key: str, rows=per_worker) -> float:
                 return sum(r.get(key, 0) for r in rows) / len(rows) if rows else 0.0
@@ -937,8 +938,8 @@ def memory(quick: bool, progress: Progress) -> Report:
             results[phase, assets] = (books, mean("VmRSS"), mean("RssAnon"), mean("RssShmem"), shm, seen)
             table.add(f"phase {phase} {config.engine}", assets, round(books), round(mean("VmRSS") / 1024, 1),
                       round(mean("RssAnon") / 1024, 1), round(mean("RssShmem")),
-                      round(shm["used_bytes"] / workers / 1e3, 1) if shm else "-",
-                      round(shm["mapped_bytes"] / workers / 2**20, 1) if shm else "-",
+                      round(shm.used_bytes / workers / 1e3, 1) if shm else "-",
+                      round(shm.mapped_bytes / workers / 2**20, 1) if shm else "-",
                       seen["parent"].get("RssShmem", 0) if phase == 4 else "-")  # fmt: skip
     per_book = Table(
         f"Per book: the difference between {large} and {small} assets, over the books each worker gained",
@@ -950,7 +951,7 @@ def memory(quick: bool, progress: Progress) -> Report:
         b0, rss0, anon0, shmem0, shm0, _ = results[phase, small]
         b1, rss1, anon1, shmem1, shm1, _ = results[phase, large]
         gained = max(b1 - b0, 1)
-        used = (shm1["used_bytes"] - shm0["used_bytes"]) / workers / gained if shm1 else None
+        used = (shm1.used_bytes - shm0.used_bytes) / workers / gained if shm1 else None
         marginal[phase] = (1024 * (rss1 - rss0) / gained, 1024 * (anon1 - anon0) / gained,
                            1024 * (shmem1 - shmem0) / gained, used)  # fmt: skip
         per_book.add(f"phase {phase}", *(round(v) if v is not None else "-" for v in marginal[phase]))
@@ -960,8 +961,8 @@ def memory(quick: bool, progress: Progress) -> Report:
     figures = {
         "small": small, "large": large, "books_small": books_small, "workers": workers,
         "anon3_b": marginal[3][1], "anon4_b": marginal[4][1], "shmem4_b": marginal[4][2], "used4_b": marginal[4][3],
-        "parent_shmem_kb": seen_large["parent"].get("RssShmem", 0), "used_large_kb": shm_large["used_bytes"] / 1e3,
-        "mapped_small_mib": shm_small["mapped_bytes"] / workers / 2**20,
+        "parent_shmem_kb": seen_large["parent"].get("RssShmem", 0), "used_large_kb": shm_large.used_bytes / 1e3,
+        "mapped_small_mib": shm_small.mapped_bytes / workers / 2**20,
         "rss3_mb": base3 / 1024, "rss4_mb": base4 / 1024,
     }  # fmt: skip
     report.findings += memory_findings(figures)

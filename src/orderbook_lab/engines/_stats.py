@@ -1,0 +1,281 @@
+"""Typed figures of the engines that have more to say than ``RunStats``.
+
+The asyncio engine (phase 2) reports its loop, batches and lanes; a
+worker pool (phases 3 and 4) its workers, its wire and its queries;
+phase 4 adds its shared-memory store. Each part is a frozen
+dataclass a reader finds by name (``stats.pool.ipc.encode_ms``), not a
+string path into a dict; ``as_dict`` gives the ``--json`` form, whose keys
+are the contract (``tests/engines/test_result_keys.py`` pins them). ``RunStats`` carries
+them as ``asyncio``, ``pool`` and ``shm``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..core.metrics import LatencyHistogram, Percentiles
+
+if TYPE_CHECKING:  # only a type here: importing _queues would pull asyncio into base
+    from ._queues import QueueStats
+
+__all__ = [
+    "EventLoopStats",
+    "BatchingStats",
+    "OffloadStats",
+    "NetworkStats",
+    "LaneStats",
+    "AsyncioStats",
+    "WorkerStats",
+    "LoadBalance",
+    "IpcStats",
+    "QueryOutcomes",
+    "QueryPart",
+    "PoolStats",
+    "ShmWorkerStats",
+    "ShmStats",
+]
+
+
+@dataclass(frozen=True)
+class EventLoopStats:
+    """Which event loop ran, and why that one."""
+
+    used: str
+    why: str
+    default: str
+
+
+@dataclass(frozen=True)
+class BatchingStats:
+    """How the dispatcher took messages from the ingress queue."""
+
+    batch_size: int
+    batch_timeout_ms: float
+    batches: int
+    mean_batch: float
+    full_batches: int
+
+
+@dataclass(frozen=True)
+class OffloadStats:
+    """Where the CPU work ran (``--offload``) and on how many threads."""
+
+    mode: str
+    threads: int
+
+
+@dataclass(frozen=True)
+class NetworkStats:
+    """The simulated network (``--jitter-ms``, ``--burst``); ``applied``
+    only on a paced stream."""
+
+    jitter_ms: float
+    burst: int
+    applied: bool
+
+
+@dataclass(frozen=True)
+class LaneStats:
+    """The lanes (one task per group of assets) and their small queues."""
+
+    count: int
+    capacity: int
+    merges: int
+    high_water: int
+    dispatcher_waits: int
+    wait_p99_ms: float
+
+
+@dataclass(frozen=True)
+class AsyncioStats:
+    """The asyncio engine's figures (phase 2). ``queue`` (the ingress
+    queue) replaces the result's ``{"high_water": n}`` with a superset."""
+
+    event_loop: EventLoopStats
+    batching: BatchingStats
+    offload: OffloadStats
+    network: NetworkStats
+    queue: QueueStats | None
+    lanes: LaneStats | None
+
+    def as_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "event_loop": asdict(self.event_loop),
+            "batching": asdict(self.batching),
+            "offload": asdict(self.offload),
+            "network": asdict(self.network),
+        }
+        if self.queue is not None:
+            doc["queue"] = self.queue.as_dict()
+        if self.lanes is not None:
+            doc["lanes"] = asdict(self.lanes)
+        return doc
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """One worker: what it applied, and how busy it was (shares of ``run_s``)."""
+
+    worker: int
+    pid: int
+    processed: int
+    parts: int
+    frames: int
+    bytes_in: int
+    busy_s: float
+    busy_share: float
+    cpu_s: float
+    cpu_share: float
+    assets: int
+
+
+@dataclass(frozen=True)
+class LoadBalance:
+    """How assets were placed and how evenly the messages followed them."""
+
+    routing: str
+    max_over_mean: float
+    assets_per_worker: list[int]
+
+
+@dataclass(frozen=True)
+class IpcStats:
+    """The parent-to-worker wire: frames, bytes and the codec's time, ms."""
+
+    codec: str
+    batch: int
+    queue_frames: int
+    frames_sent: int
+    bytes_sent: int
+    bytes_per_message: float
+    encode_ms: float
+    decode_ms: float
+    reply_encode_ms: float
+    reply_decode_ms: float
+    full_waits: int
+    split_messages: int
+
+
+@dataclass(frozen=True)
+class QueryOutcomes:
+    """What became of the ``--query-rate`` queries. ``busy`` and
+    ``unpublished`` are phase 4's (reads of shared memory); ``None`` elsewhere."""
+
+    answered: int
+    timed_out: int
+    late: int
+    shed: int
+    busy: int | None = None
+    unpublished: int | None = None
+
+    def as_dict(self) -> dict[str, int]:
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+@dataclass(frozen=True)
+class QueryPart:
+    """One segment of a query's latency, µs. Means add up across segments;
+    percentiles do not."""
+
+    p50: float
+    p99: float
+    max: float
+    mean: float
+
+    @classmethod
+    def of(cls, histogram: LatencyHistogram) -> QueryPart:
+        summary = histogram.summary(1e3).as_dict(("p50", "p99", "max"))
+        return cls(**summary, mean=round(histogram.mean_ns() / 1e3, 3))
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """A worker pool's figures (``multiprocessing``, ``threads``, ``shared-memory``)."""
+
+    workers: tuple[WorkerStats, ...]
+    load_balance: LoadBalance
+    ipc: IpcStats
+    query_outcomes: QueryOutcomes
+    query_breakdown_us: dict[str, QueryPart]
+    """Segment name -> its latency (``send``, ``queue``, ``worker``,
+    ``reply``, ``total``; phase 4: ``wait``, ``read``, ``from_due``)."""
+    stragglers_terminated: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "workers": [asdict(worker) for worker in self.workers],
+            "load_balance": asdict(self.load_balance),
+            "ipc": asdict(self.ipc),
+            "query_outcomes": self.query_outcomes.as_dict(),
+            "query_breakdown_us": {name: asdict(part) for name, part in self.query_breakdown_us.items()},
+            "stragglers_terminated": self.stragglers_terminated,
+        }
+
+
+@dataclass(frozen=True)
+class ShmWorkerStats:
+    """One worker's store: its books, what it published, its memory."""
+
+    worker: int
+    books: int
+    publishes: int
+    rounds: int
+    moves: int
+    mapped_bytes: int
+    used_bytes: int
+    publish_cpu_ms: float
+
+
+@dataclass(frozen=True)
+class ShmStats:
+    """Phase 4's store, summed over workers, and the parent's reader.
+    ``staleness_ms`` (the age of the answers) is a key of its own in the
+    result, beside ``shared_memory``."""
+
+    staleness_ms: Percentiles
+    prefix: str
+    queries_from: str
+    sync_ms: float
+    publishes: int
+    rounds: int
+    moves: int
+    bytes_written: int
+    mapped_bytes: int
+    used_bytes: int
+    segments: int
+    publish_ms: float
+    publish_cpu_ms: float
+    publish_cpu_share: float
+    workers: tuple[ShmWorkerStats, ...]
+    reader: Any
+    """The parent's ``ReaderStats`` (``_shm``), ``None`` if it never opened."""
+    books_match: bool
+    segments_left_at_stop: int
+
+    def as_dict(self) -> dict[str, Any]:
+        shm = {key: getattr(self, key) for key in _SHM_KEYS}
+        shm["workers"] = [asdict(worker) for worker in self.workers]
+        shm["reader"] = None if self.reader is None else asdict(self.reader)
+        return {"staleness_ms": self.staleness_ms.as_dict(), "shared_memory": shm}
+
+
+_SHM_KEYS = (
+    "prefix",
+    "queries_from",
+    "sync_ms",
+    "publishes",
+    "rounds",
+    "moves",
+    "bytes_written",
+    "mapped_bytes",
+    "used_bytes",
+    "segments",
+    "publish_ms",
+    "publish_cpu_ms",
+    "publish_cpu_share",
+    "workers",
+    "reader",
+    "books_match",
+    "segments_left_at_stop",
+)
