@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..core.clock import SYSTEM_CLOCK, Clock
-from ._stats import PoolStats, ShmStats
+from ._stats import ActorStats, PoolStats, ShmStats
+from .actor import ActorEngine
 from .asyncio import AsyncioEngine
 from .base import Engine, EngineError, ProgressCallback, RunConfig, RunStats, run_engine
 from .multiprocessing import MultiprocessingEngine
@@ -21,6 +22,7 @@ from .threads import ThreadsEngine
 
 __all__ = [
     "ENGINES",
+    "ActorStats",
     "PHASES",
     "Engine",
     "EngineError",
@@ -41,6 +43,7 @@ ENGINES: dict[str, EngineFactory] = {
     "multiprocessing": MultiprocessingEngine,
     "threads": ThreadsEngine,
     "shared-memory": SharedMemoryEngine,
+    "actor": ActorEngine,
 }
 """Engine name (``--engine``) to its class."""
 
@@ -49,6 +52,7 @@ PHASES: dict[int, dict[str, object]] = {
     2: {"engine": "asyncio"},
     3: {"engine": "multiprocessing"},
     4: {"engine": "shared-memory"},
+    5: {"engine": "actor"},
 }
 """Phase number (``--phase``) to the options it presets."""
 

@@ -176,6 +176,7 @@ class PoolEngine(Lifecycle):
                 if batches[worker] and current - born[worker] >= _MAX_BATCH_AGE_NS:
                     batch, batches[worker] = batches[worker], []
                     self._send(worker, (batch, []))
+            self._pump(batches, current)
             if queries.enabled:
                 self._issue_queries(queries, batches)
             if self._pending:
@@ -284,6 +285,11 @@ class PoolEngine(Lifecycle):
 
     def _halt(self, abort: bool) -> None:
         raise NotImplementedError
+
+    def _pump(self, batches: list[list], now_ns: int) -> None:
+        """Called once per source frame, for engines whose workers talk to
+        each other through the parent (phase 5's coordinator sends their
+        updates here); nothing to do in a plain pool."""
 
     # ------------------------------------------------------------ sending
 

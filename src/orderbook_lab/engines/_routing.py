@@ -17,6 +17,11 @@ Two placement schemes (``--routing``):
     per key (8 markets on 2 workers split 4/4 only about a quarter of the
     time); experiment 3.4 measures what that costs.
 
+``spread`` (phase 5's ``--placement asset``)
+    Like ``directory`` but blind to markets: every new asset joins the
+    worker with the fewest assets, so a market's two tokens usually land
+    apart and whatever they say to each other crosses processes.
+
 ``directory`` (the default)
     A table filled at first sight: a new asset joins the worker that holds
     its market's other token, else the worker with the fewest assets (ties
@@ -55,7 +60,7 @@ from ..core.messages import BookMessage, Message, PriceChangeMessage
 
 __all__ = ["AssetRoutes", "Routing", "owner"]
 
-Routing = Literal["directory", "hash"]
+Routing = Literal["directory", "hash", "spread"]
 
 
 def owner(asset_id: str, workers: int) -> int:
@@ -77,13 +82,17 @@ class AssetRoutes:
     def __init__(self, workers: int, scheme: Routing = "directory") -> None:
         if workers < 1:
             raise ValueError("at least one worker")
-        if scheme not in ("directory", "hash"):
+        if scheme not in ("directory", "hash", "spread"):
             raise ValueError(f"unknown routing scheme {scheme!r}")
         self.workers = workers
         self.scheme = scheme
         self._owners: dict[str, int] = {}
         self._market_owner: dict[str, int] = {}
         self._assets_per_worker = [0] * workers
+        self._market_assets: dict[str, list[str]] = {}
+        self.new_pairs: list[tuple[str, str, str]] = []
+        """``(market, first token, second token)`` for each market whose
+        second token was just placed; the actor engine takes them."""
         self._booked: set[str] = set()
         self.book_assets: list[str] = []
         self.split_messages = 0
@@ -101,13 +110,18 @@ class AssetRoutes:
             return found
         if self.scheme == "hash":
             worker = owner(asset_id, self.workers)
-        elif market and market in self._market_owner:
+        elif self.scheme == "directory" and market and market in self._market_owner:
             worker = self._market_owner[market]
         else:
             counts = self._assets_per_worker
             worker = counts.index(min(counts))
-        if market and market not in self._market_owner:
-            self._market_owner[market] = worker
+        if market:
+            if market not in self._market_owner:
+                self._market_owner[market] = worker
+            tokens = self._market_assets.setdefault(market, [])
+            tokens.append(asset_id)
+            if len(tokens) == 2:
+                self.new_pairs.append((market, tokens[0], tokens[1]))
         self._owners[asset_id] = worker
         self._assets_per_worker[worker] += 1
         return worker
@@ -145,6 +159,10 @@ class AssetRoutes:
         # Trades, tick sizes and other events go with their asset (an
         # unknown event without one goes with the empty id: still stable).
         return [(self.place(message.asset_id, getattr(message, "market", "")), message)]
+
+    def market_owner(self, market: str) -> int | None:
+        """The worker of ``market``'s first token (where its summary lives)."""
+        return self._market_owner.get(market)
 
     def assets_per_worker(self) -> list[int]:
         """How many assets each worker owns so far."""

@@ -34,6 +34,8 @@ __all__ = [
     "PoolStats",
     "ShmWorkerStats",
     "ShmStats",
+    "ActorTallyStats",
+    "ActorStats",
 ]
 
 
@@ -279,3 +281,70 @@ _SHM_KEYS = (
     "books_match",
     "segments_left_at_stop",
 )
+
+
+@dataclass(frozen=True)
+class ActorTallyStats:
+    """One asset actor: updates it applied, sent and lost, and how deep
+    its mailboxes got."""
+
+    asset: str
+    worker: int
+    applied: int
+    sent: int
+    dropped: int
+    market_high_water: int
+    update_high_water: int
+
+
+@dataclass(frozen=True)
+class ActorStats:
+    """Phase 5: the actors' updates, their causal order and their
+    mailboxes, summed over workers. ``as_dict`` is the result's ``"actor"``."""
+
+    placement: str
+    delivery: str
+    coordinator: str
+    actors: int
+    summaries: int
+    max_hops: int
+    update_queue_size: int
+    updates_sent: int
+    updates_local: int
+    updates_via_coordinator: int
+    updates_applied: int
+    updates_dropped: int
+    dropped_by_reason: dict[str, int]
+    updates_buffered: int
+    held_at_end: int
+    update_latency_ms: Percentiles
+    chain_latency_ms: dict[int, Percentiles]
+    """Hops -> latency from the chain's first send to this hop's apply."""
+    hops: dict[int, int]
+    causal_violations: int
+    stale_quotes_at_end: int
+    """Tokens whose implied quote differs, at the end, from what their
+    complement's final top implies (0 unless updates were lost)."""
+    cycles_stopped: int
+    opportunities: int
+    market_high_water: int
+    update_high_water: int
+    coordinator_high_water: int
+    drain_rounds: int
+    slow_asset: ActorTallyStats | None
+    busiest: tuple[ActorTallyStats, ...]
+
+    @property
+    def conserved(self) -> bool:
+        """Every update sent was applied, dropped, or is still held."""
+        return self.updates_sent == self.updates_applied + self.updates_dropped + self.held_at_end
+
+    def as_dict(self) -> dict[str, Any]:
+        actor = asdict(self)
+        actor["update_latency_ms"] = self.update_latency_ms.as_dict(("p50", "p95", "p99", "max"))
+        actor["chain_latency_ms"] = {
+            str(hops): p.as_dict(("p50", "p95", "p99")) for hops, p in sorted(self.chain_latency_ms.items())
+        }
+        actor["hops"] = {str(hops): count for hops, count in sorted(self.hops.items())}
+        actor["conserved"] = self.conserved
+        return {"actor": actor}

@@ -30,10 +30,10 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
-from ..core.book import BookView
 from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.messages import Message
 from ..core.metrics import LatencyHistogram
@@ -72,7 +72,8 @@ class Answer(msgspec.Struct, frozen=True, array_like=True):
     was taken)."""
 
     corr_id: int
-    view: BookView | None
+    view: Any
+    """A ``BookView`` (phase 5: a ``MarketView``), ``None`` if no book."""
     received_ns: int
     answered_ns: int
 
@@ -117,6 +118,9 @@ class Reply(msgspec.Struct, frozen=True, array_like=True):
     answers: list[Answer]
     drained: int | None = None
     report: WorkerReport | None = None
+    outbound: tuple[Any, ...] = ()
+    """Phase 5: updates from this worker's actors to actors elsewhere,
+    for the coordinator to pass on."""
 
 
 class WorkerCore:
@@ -151,20 +155,9 @@ class WorkerCore:
         if self._cpu_started is None:  # the worker's own thread, from its first frame
             self._cpu_started = time.thread_time_ns()
         updates, controls = frame
-        pipeline = self.pipeline
-        router_apply = pipeline.router.apply
         now = self.clock.now_ns
-        io_s = self._io_s
         began = now()
-        for produced_ns, primary, message in updates:
-            if primary:
-                started = now()
-                pipeline.apply(message)
-                if io_s:
-                    time.sleep(io_s)
-                pipeline.record(produced_ns, started)
-            else:
-                router_apply(message)
+        self.apply_updates(updates, controls)
         self.frames += 1
         self.parts += len(updates)
         if len(updates) > self.largest_frame:
@@ -175,7 +168,7 @@ class WorkerCore:
         for control in controls:
             kind = type(control)
             if kind is Query:
-                view = pipeline.router.query(control.asset_id, control.depth)
+                view = self.view(control.asset_id, control.depth)
                 answers.append(Answer(control.corr_id, view, received_ns, now()))
             elif kind is Drain:
                 drained = control.token
@@ -184,7 +177,34 @@ class WorkerCore:
         self.after_frame(message for _, _, message in updates)
         self.busy_ns += now() - began
         report = self.report() if stop else None
-        return Reply(self.worker, len(updates), answers, drained, report), stop
+        return self.reply(len(updates), answers, drained, report), stop
+
+    def apply_updates(self, updates: list, controls: list) -> None:
+        """Apply the frame's messages in order: the primary part of each is
+        counted, worked on and timed; the other parts only update books.
+        (Phase 5 overrides this: its actors take the messages, and the
+        frame's controls also carry their updates.)"""
+        pipeline = self.pipeline
+        router_apply = pipeline.router.apply
+        now = self.clock.now_ns
+        io_s = self._io_s
+        for produced_ns, primary, message in updates:
+            if primary:
+                started = now()
+                pipeline.apply(message)
+                if io_s:
+                    time.sleep(io_s)
+                pipeline.record(produced_ns, started)
+            else:
+                router_apply(message)
+
+    def view(self, asset_id: str, depth: int) -> Any:
+        """A query's answer: the top of the asset's book (``None``: no book)."""
+        return self.pipeline.router.query(asset_id, depth)
+
+    def reply(self, updates: int, answers: list[Answer], drained: int | None, report: Any) -> Reply:
+        """The frame's one reply (phase 5 adds the updates it sends out)."""
+        return Reply(self.worker, updates, answers, drained, report)
 
     def after_frame(self, messages: Iterator[Message]) -> None:
         """Called after every frame with the messages (parts) it applied,

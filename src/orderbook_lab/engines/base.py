@@ -27,7 +27,7 @@ from ..core.parser import Rejection
 from ..core.recording import RecordingStats
 from ..core.router import RouterStats
 from ..core.source import MessageSource, Popularity, SourceConfig
-from ._stats import AsyncioStats, PoolStats, ShmStats
+from ._stats import ActorStats, AsyncioStats, PoolStats, ShmStats
 
 __all__ = [
     "RunConfig",
@@ -87,6 +87,28 @@ class RunConfig:
     sync_ms: float = 0.0
     """Least time between two publish rounds of a worker, ms; 0 = after
     every frame it applies. Larger: fewer publishes, older snapshots."""
+    # Phase 5 (actor): where the actors live and how their updates travel.
+    placement: Literal["market", "asset"] = "market"
+    """``market``: both tokens of a market on one worker (updates stay in
+    the process); ``asset``: spread by asset (updates cross processes)."""
+    max_hops: int = 8
+    """Longest chain of updates; a longer one is stopped and counted."""
+    update_queue_size: int = 1000
+    """Bound of each actor's update mailbox; a full one drops (counted)."""
+    update_load: float | None = None
+    """``None``: the domain's updates (implied quotes, opportunities).
+    U >= 0: relay chains instead, U per market message (experiments)."""
+    update_hops: int = 1
+    """Hops of each relay chain (``update_load``); 0 = until ``max_hops``."""
+    delivery: Literal["causal", "arrival"] = "causal"
+    """``causal``: hold an update until its causal predecessors are applied;
+    ``arrival``: apply as it comes and count what breaks causal order."""
+    reorder_updates: bool = False
+    """The coordinator shuffles each batch of updates it forwards (seeded):
+    a network that reorders, for experiment 5.2."""
+    slow_asset: str | None = None
+    """This asset's actor spends ``slow_ms`` more CPU per market message."""
+    slow_ms: float = 1.0
 
     def source_config(self) -> SourceConfig:
         return SourceConfig(
@@ -153,6 +175,8 @@ class RunStats:
     """A worker pool's figures (phases 3 and 4); ``None`` for the others."""
     shm: ShmStats | None = None
     """The shared-memory store's figures (phase 4)."""
+    actor: ActorStats | None = None
+    """The actor engine's updates, clocks and mailboxes (phase 5)."""
     recording: RecordingStats | None = None
     """Gaps and receive times of a replayed file; ``None`` for a simulated stream."""
 
@@ -213,6 +237,7 @@ class RunStats:
             **(self.pool.as_dict() if self.pool is not None else {}),
             **(self.shm.as_dict() if self.shm is not None else {}),
             **(self.asyncio.as_dict() if self.asyncio is not None else {}),
+            **(self.actor.as_dict() if self.actor is not None else {}),
         }
 
 

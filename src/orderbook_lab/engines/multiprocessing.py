@@ -80,7 +80,7 @@ class MultiprocessingEngine(PoolEngine):
 
     def _launch(self) -> None:
         context = multiprocessing.get_context("spawn")
-        per_ms = iterations_per_ms() if self.config.work_ms > 0 else None
+        per_ms = iterations_per_ms() if self._calibrate() else None
         self._wake = context.Pipe(duplex=False)
         for worker in range(self.workers):
             inbox_r, inbox_w = context.Pipe(duplex=False)
@@ -102,6 +102,11 @@ class MultiprocessingEngine(PoolEngine):
             reply_w.close()
         self._reader = threading.Thread(target=self._read_replies, name="orderbook-lab-replies", daemon=True)
         self._reader.start()
+
+    def _calibrate(self) -> bool:
+        """Whether workers burn CPU on purpose, so they need the parent's
+        calibration (``--work-ms``; phase 5 adds a slow actor)."""
+        return self.config.work_ms > 0
 
     def _core_factory(self) -> Callable[..., WorkerCore]:
         """What each worker calls as ``factory(worker, config, per_ms)``
