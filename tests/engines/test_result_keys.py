@@ -5,6 +5,7 @@ this order. The lists were taken from a run before the stats were typed."""
 from __future__ import annotations
 
 from orderbook_lab.engines import RunConfig, run_engine
+from orderbook_lab.engines.actor import ActorEngine
 from orderbook_lab.engines.asyncio import AsyncioEngine
 from orderbook_lab.engines.multiprocessing import MultiprocessingEngine
 from orderbook_lab.engines.shared_memory import SharedMemoryEngine
@@ -265,3 +266,27 @@ def test_asyncio_result_keys_are_pinned():
     at = COMMON.index("queue")
     expected = [*COMMON[:at], *ASYNCIO_QUEUE, *COMMON[at + 2 :], *ASYNCIO]
     assert _run(AsyncioEngine, "asyncio") == expected
+
+
+ACTOR = (
+    "actor",
+    "actor.updates_sent",
+    "actor.updates_applied",
+    "actor.updates_dropped",
+    "actor.updates_buffered",
+    "actor.update_latency_ms",
+    "actor.update_latency_ms.p50",
+    "actor.update_latency_ms.p95",
+    "actor.update_latency_ms.p99",
+    "actor.hops",
+    "actor.causal_violations",
+    "actor.cycles_stopped",
+    "actor.opportunities",
+)
+"""The keys issue 14 names for phase 5's ``"actor"``; more may follow them."""
+
+
+def test_actor_result_keys_extend_the_pools():
+    paths = _run(ActorEngine, "actor", processes=2)
+    assert paths[: len(COMMON) + len(POOL)] == [*COMMON, *POOL]
+    assert set(ACTOR) <= set(paths[len(COMMON) + len(POOL) :])

@@ -49,6 +49,16 @@ class LoopName(StrEnum):
     asyncio = "asyncio"
 
 
+class PlacementName(StrEnum):
+    market = "market"
+    asset = "asset"
+
+
+class DeliveryName(StrEnum):
+    causal = "causal"
+    arrival = "arrival"
+
+
 class RoutingName(StrEnum):
     directory = "directory"
     hash = "hash"
@@ -58,6 +68,7 @@ _STREAM = "Stream"
 _WORK = "Work"
 _OUTPUT = "Output"
 _ASYNC = "Async engine (phase 2)"
+_ACTOR = "Actor engine (phase 5)"
 _LIVE = "Live feed"
 
 Phase = Annotated[
@@ -277,6 +288,87 @@ SyncMs = Annotated[
         "0 = after every batch it applies.",
     ),
 ]
+Placement = Annotated[
+    PlacementName,
+    typer.Option(
+        "--placement",
+        rich_help_panel=_ACTOR,
+        help="Where actors live: a market's two tokens on one worker (updates stay in the process), "
+        "or spread by asset (updates cross processes through the coordinator).",
+    ),
+]
+MaxHops = Annotated[
+    int,
+    typer.Option(
+        "--max-hops",
+        min=1,
+        rich_help_panel=_ACTOR,
+        help="Longest chain of updates (a reaction to a reaction...); longer chains are stopped and counted.",
+    ),
+]
+UpdateQueueSize = Annotated[
+    int,
+    typer.Option(
+        "--update-queue-size",
+        min=1,
+        rich_help_panel=_ACTOR,
+        help="Bound of each actor's update mailbox; updates beyond it are dropped and counted.",
+    ),
+]
+UpdateLoad = Annotated[
+    float | None,
+    typer.Option(
+        "--update-load",
+        min=0.0,
+        metavar="U",
+        rich_help_panel=_ACTOR,
+        help="Experiment load: U relay updates per market message instead of the domain's implied quotes "
+        r"(0 = no updates, 0.5 = every other message) \[default: implied quotes when a top changes].",
+        show_default=False,
+    ),
+]
+UpdateHops = Annotated[
+    int,
+    typer.Option(
+        "--update-hops",
+        min=0,
+        rich_help_panel=_ACTOR,
+        help="Hops of each relay chain of --update-load, token to token; 0 = until --max-hops stops it (a cycle).",
+    ),
+]
+Delivery = Annotated[
+    DeliveryName,
+    typer.Option(
+        "--delivery",
+        rich_help_panel=_ACTOR,
+        help="causal: hold each update until what happened before it is applied; "
+        "arrival: apply as it comes and count the causal violations.",
+    ),
+]
+ReorderUpdates = Annotated[
+    bool,
+    typer.Option(
+        "--reorder-updates",
+        rich_help_panel=_ACTOR,
+        help="The coordinator shuffles the updates it forwards (seeded): a network that reorders.",
+    ),
+]
+SlowAsset = Annotated[
+    str | None,
+    typer.Option(
+        "--slow-asset",
+        metavar="ID",
+        rich_help_panel=_ACTOR,
+        help="Slow down this asset's actor by --slow-ms of CPU per market message.",
+        show_default=False,
+    ),
+]
+SlowMs = Annotated[
+    float,
+    typer.Option(
+        "--slow-ms", min=0.0, rich_help_panel=_ACTOR, help="Extra CPU per message of --slow-asset, ms."
+    ),
+]
 JsonOut = Annotated[
     Path | None,
     typer.Option(
@@ -398,6 +490,15 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("query_timeout_ms", QueryTimeoutMs),
     RunOption("routing", Routing),
     RunOption("sync_ms", SyncMs),
+    RunOption("placement", Placement),
+    RunOption("max_hops", MaxHops),
+    RunOption("update_queue_size", UpdateQueueSize),
+    RunOption("update_load", UpdateLoad),
+    RunOption("update_hops", UpdateHops),
+    RunOption("delivery", Delivery),
+    RunOption("reorder_updates", ReorderUpdates),
+    RunOption("slow_asset", SlowAsset),
+    RunOption("slow_ms", SlowMs),
 )
 
 

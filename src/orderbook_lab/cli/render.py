@@ -70,6 +70,7 @@ def results_table(runs: Sequence[tuple[RunConfig, RunStats]], title: str) -> Tab
     if any(s.router.crossed for s in stats):
         row("books left crossed", [_int(s.router.crossed) for s in stats])
     _worker_rows(row, stats)
+    _actor_rows(row, stats)
     if any(s.recording is not None for s in stats):
         row("recording: timed frames / gaps", [_recording(s) for s in stats])
     row("books", [_int(s.books) for s in stats])
@@ -136,6 +137,33 @@ def _worker_rows(row, stats: Sequence[RunStats]) -> None:
             ],
         )
     _shared_memory_rows(row, stats)
+
+
+def _actor_rows(row, stats: Sequence[RunStats]) -> None:
+    """Rows for the actor engine: how many updates, how they travelled,
+    how late, and whether causal order and the counts held."""
+    if not any(s.actor is not None for s in stats):
+        return
+
+    def each(pick) -> list[str]:
+        return [pick(s.actor) if s.actor is not None else "-" for s in stats]
+
+    row("actors / placement", each(lambda a: f"{_int(a.actors)} / {a.placement}"))
+    row(
+        "updates sent / via coordinator",
+        each(lambda a: f"{_int(a.updates_sent)} / {_int(a.updates_via_coordinator)}"),
+    )
+    row("updates applied / dropped", each(lambda a: f"{_int(a.updates_applied)} / {_int(a.updates_dropped)}"))
+    row(
+        "update latency p50 / p99 (ms)",
+        each(lambda a: f"{_num(a.update_latency_ms.p50)} / {_num(a.update_latency_ms.p99)}"),
+    )
+    row("held for causal order", each(lambda a: _int(a.updates_buffered)))
+    row("causal violations", each(lambda a: _int(a.causal_violations)))
+    if any(s.actor is not None and s.actor.cycles_stopped for s in stats):
+        row("chains stopped at max hops", each(lambda a: _int(a.cycles_stopped)))
+    row("opportunities reported", each(lambda a: _int(a.opportunities)))
+    row("updates counted in full", each(lambda a: "yes" if a.conserved else "[red]NO[/red]"))
 
 
 def _shared_memory_rows(row, stats: Sequence[RunStats]) -> None:
