@@ -124,7 +124,7 @@ def test_a_combined_view_never_holds_a_quote_newer_than_its_source(make_engine):
     engine.run(engine.config.synthetic_source())
     books = engine._routes.book_assets
     views = {asset: engine.query(asset) for asset in books}
-    for asset, view in views.items():
+    for view in views.values():
         assert isinstance(view, MarketView)
         if view.complement is None:
             continue

@@ -11,7 +11,7 @@ them as ``asyncio``, ``pool`` and ``shm``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..core.metrics import LatencyHistogram, Percentiles
@@ -333,6 +333,8 @@ class ActorStats:
     drain_rounds: int
     slow_asset: ActorTallyStats | None
     busiest: tuple[ActorTallyStats, ...]
+    tallies: tuple[ActorTallyStats, ...] = field(default=(), repr=False)
+    """Every asset actor (not in ``--json``: one row per asset)."""
 
     @property
     def conserved(self) -> bool:
@@ -341,6 +343,7 @@ class ActorStats:
 
     def as_dict(self) -> dict[str, Any]:
         actor = asdict(self)
+        del actor["tallies"]
         actor["update_latency_ms"] = self.update_latency_ms.as_dict(("p50", "p95", "p99", "max"))
         actor["chain_latency_ms"] = {
             str(hops): p.as_dict(("p50", "p95", "p99")) for hops, p in sorted(self.chain_latency_ms.items())

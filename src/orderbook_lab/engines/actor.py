@@ -217,6 +217,7 @@ class ActorEngine(MultiprocessingEngine):
             drain_rounds=self._drain_rounds,
             slow_asset=slow,
             busiest=tuple(busiest[:_BUSIEST_SHOWN]),
+            tallies=tuple(tallies),
         )
         return replace(stats, actor=actor)
 

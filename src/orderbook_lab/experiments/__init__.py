@@ -8,13 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import phase1, phase2, phase3, phase4
+from . import phase1, phase2, phase3, phase4, phase5
 from .base import Experiment, Plot, Progress, Report, Table
 
 __all__ = ["EXPERIMENTS", "Experiment", "Plot", "Report", "Table", "lesson_files", "run_experiment"]
 
 EXPERIMENTS: dict[str, Experiment] = {
-    e.id: e for e in (*phase1.EXPERIMENTS, *phase2.EXPERIMENTS, *phase3.EXPERIMENTS, *phase4.EXPERIMENTS)
+    e.id: e
+    for e in (
+        *phase1.EXPERIMENTS,
+        *phase2.EXPERIMENTS,
+        *phase3.EXPERIMENTS,
+        *phase4.EXPERIMENTS,
+        *phase5.EXPERIMENTS,
+    )
 }
 
 _LESSONS_DIR = Path(__file__).resolve().parents[3] / "lessons"
