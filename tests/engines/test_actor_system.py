@@ -170,6 +170,42 @@ def test_a_book_that_crosses_its_complements_quote_reports_to_the_summary():
     assert system.view(NO, 5).crossing == "bids_over_one"
 
 
+def _both(changes) -> object:
+    """One price_change for both tokens, as the feed sends them."""
+    line = json.dumps(
+        {
+            "event_type": "price_change",
+            "market": MARKET,
+            "timestamp": "1700000000000",
+            "price_changes": [
+                {"asset_id": asset, "price": price, "size": size, "side": side, "hash": "0" * 40}
+                for asset, price, side, size in changes
+            ],
+        }
+    )
+    [message] = parse_line(line)
+    return message
+
+
+def test_no_crossing_is_judged_between_the_two_halves_of_one_message():
+    """YES's whole book moves up a level and NO's mirror moves down in the
+    same message. Half-way (YES's new bid against NO's old bid) the two
+    books cross; the exchange never showed that state, so nothing is reported."""
+    system = _system()
+    _introduce(system)
+    system.post_market(0, True, _book(YES, ["0.40"], ["0.45"]))
+    system.post_market(0, True, _book(NO, ["0.55"], ["0.60"]))  # mirrors
+    system.run()
+    assert system.opportunities == 0
+    system.post_market(1, True, _both([
+        (YES, "0.46", "BUY", "5"), (YES, "0.45", "SELL", "0"), (YES, "0.48", "SELL", "5"),
+        (NO, "0.54", "SELL", "5"), (NO, "0.55", "BUY", "0"), (NO, "0.52", "BUY", "5"),
+    ]))  # fmt: skip
+    system.run()
+    assert system.opportunities == 0
+    assert system.view(NO, 5).crossing is None and system.assets[NO].implied[:2] == (5200, 5400)
+
+
 def test_a_cycle_between_two_tokens_stops_at_max_hops():
     system = _system(update_load=1.0, update_hops=0, max_hops=6)  # endless relays: A -> B -> A ...
     _introduce(system)

@@ -91,8 +91,12 @@ def test_cycle_findings_flip():
 
 
 def test_update_cost_findings_flip():
-    def figures(asset_five: float, phase3: float) -> dict:
+    def figures(asset_five: float, phase3: float, crossings: int = 40) -> dict:
         return {"phase3": phase3, "rows": [
+            {"placement": "market", "load": None, "per_message": 0.2, "throughput": 20000.0, "via": 0, "busy": 10.0,
+             "crossings": 2},
+            {"placement": "asset", "load": None, "per_message": 0.2, "throughput": 15000.0, "via": 9, "busy": 10.0,
+             "crossings": crossings},
             {"placement": "market", "load": 0.0, "per_message": 0.0, "throughput": 20000.0, "via": 0, "busy": 10.0},
             {"placement": "market", "load": 5.0, "per_message": 5.0, "throughput": 19500.0, "via": 0, "busy": 30.0},
             {"placement": "asset", "load": 0.0, "per_message": 0.0, "throughput": 20000.0, "via": 0, "busy": 10.0},
@@ -101,6 +105,8 @@ def test_update_cost_findings_flip():
 
     cheap = update_cost_findings(figures(19000.0, 20500.0))
     assert "no different from phase 3" in cheap[0] and "held" in cheap[2]
+    assert "older than the book" in cheap[-1]
+    assert "not late enough" in update_cost_findings(figures(19000.0, 20500.0, crossings=1))[-1]
     dear = update_cost_findings(figures(12000.0, 30000.0))
     assert "slower than phase 3" in dear[0] and "fell to 0.60x" in dear[2] and "coordinator" in dear[2]
 

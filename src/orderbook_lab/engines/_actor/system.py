@@ -31,6 +31,10 @@ arrives early is counted in ``causal_violations`` instead (the contrast
 experiment 5.2 measures); so is an implied quote older than one already
 applied.
 
+**Crossings are judged at quiescence.** A token checks its book against
+its complement's quote once its worker has emptied every mailbox, not
+between two steps: see ``_settle`` for the phantom that avoids.
+
 **Chains.** Every update carries its hop count; a reaction to an update
 of h hops has h + 1, and one that would exceed ``--max-hops`` is not sent
 but counted (``cycles_stopped``). A relay bouncing between two tokens
@@ -157,7 +161,7 @@ class AssetActor(_Actor):
     """One token: its book (in the host's router), its version, the quote
     its complement implies, and whether the two cross."""
 
-    __slots__ = ("version", "top", "top_version", "implied", "crossing", "load_credit", "slow")
+    __slots__ = ("version", "top", "top_version", "implied", "crossing", "recheck", "load_credit", "slow")
 
     def __init__(self, actor_id: str, slow: bool = False) -> None:
         super().__init__(actor_id)
@@ -168,6 +172,10 @@ class AssetActor(_Actor):
         self.implied: tuple[int | None, int | None, int] = (None, None, 0)
         """(implied bid, implied ask, the complement's version it came from)."""
         self.crossing: Crossing | None = None
+        self.recheck: tuple[int, int | None] | None = None
+        """(hops, origin) of the opportunity a crossing found now would
+        report; set when the top or the quote changed, judged once the
+        actor has caught up (see ``_settle``)."""
         self.load_credit = 0.0
         self.slow = slow
 
@@ -253,6 +261,7 @@ class ActorSystem:
         self.assets: dict[str, AssetActor] = {}
         self.summaries: dict[str, SummaryActor] = {}
         self.ready: deque[_Actor] = deque()
+        self._unsettled: list[AssetActor] = []
         self.outbound: list[Update] = []
         self.sent = 0
         self.sent_local = 0
@@ -336,22 +345,29 @@ class ActorSystem:
     def run(self) -> None:
         """Give turns until every mailbox is empty (updates held for a
         causal predecessor stay held). Round-robin, ``UPDATES_PER_TURN``
-        updates then one market message per turn."""
+        updates then one market message per turn. Then judge the crossings
+        of the tokens whose top or quote changed (``_settle``); a report it
+        sends to a local summary starts another round."""
         ready = self.ready
         apply_update, apply_market = self._apply_update, self._apply_market
         while ready:
-            actor = ready.popleft()
-            updates, market = actor.update_box, actor.market_box
-            taken = 0
-            while updates and taken < UPDATES_PER_TURN:
-                apply_update(actor, updates.popleft())
-                taken += 1
-            if market:
-                apply_market(actor, market.popleft())
-            if updates or market:
-                ready.append(actor)
-            else:
-                actor.scheduled = False
+            while ready:
+                actor = ready.popleft()
+                updates, market = actor.update_box, actor.market_box
+                taken = 0
+                while updates and taken < UPDATES_PER_TURN:
+                    apply_update(actor, updates.popleft())
+                    taken += 1
+                if market:
+                    apply_market(actor, market.popleft())
+                if updates or market:
+                    ready.append(actor)
+                else:
+                    actor.scheduled = False
+            if self._unsettled:
+                unsettled, self._unsettled = self._unsettled, []
+                for actor in unsettled:
+                    self._settle(actor)
 
     def _apply_market(self, actor: AssetActor, item: tuple[int, bool, Message]) -> None:
         produced_ns, primary, message = item
@@ -390,7 +406,7 @@ class ActorSystem:
         actor.top, actor.top_version = top, actor.version
         if actor.clock is not None:
             self._quote(actor)
-            self._check_crossing(actor, 1, None)
+            self._mark(actor, 1, None)
 
     def _apply_update(self, actor: _Actor, update: Update) -> None:
         if self._on_step is not None:
@@ -414,7 +430,7 @@ class ActorSystem:
                 self.stale_quotes += 1
                 return
             actor.implied = (bid, ask, version)
-            self._check_crossing(actor, hops + 1, update.origin_ns)
+            self._mark(actor, hops + 1, update.origin_ns)
         elif kind == "opportunity":
             assert isinstance(actor, SummaryActor)
             actor.opportunities += 1
@@ -435,7 +451,33 @@ class ActorSystem:
             actor, "implied_quote", 1 - actor.index, (implied_bid, implied_ask, actor.version), 1, None
         )
 
-    def _check_crossing(self, actor: AssetActor, hops: int, origin_ns: int | None) -> None:
+    def _mark(self, actor: AssetActor, hops: int, origin_ns: int | None) -> None:
+        """The book's top or the complement's quote changed: judge the
+        crossing again once this worker is quiescent (the longest chain
+        that led here sets the report's hops)."""
+        if actor.recheck is None:
+            self._unsettled.append(actor)
+            actor.recheck = (hops, origin_ns)
+        elif hops > actor.recheck[0]:
+            actor.recheck = (hops, origin_ns)
+
+    def _settle(self, actor: AssetActor) -> None:
+        """Judge a token's crossing once its worker is quiescent (every
+        mailbox empty).
+
+        Why not at once: a ``price_change`` moves a market's two tokens at
+        one feed moment, and each token's actor applies its own half.
+        Judged between the halves, one token's new top meets the quote of
+        the other's old one: a crossing the exchange never showed. Once
+        the worker is quiescent, both halves of every message it was given
+        are applied and their quotes exchanged, so with ``--placement
+        market`` no judgement is torn within a message. With ``--placement
+        asset`` the complement's quote for the same moment may still be on
+        its way through the coordinator: what is judged then is a book
+        against an older quote, and a crossing found may be a phantom
+        (experiment 5.4 counts them)."""
+        hops, origin_ns = actor.recheck or (1, None)
+        actor.recheck = None
         implied_bid, implied_ask, version = actor.implied
         if not version or actor.top is None:
             return
