@@ -116,3 +116,18 @@ def test_refuses_nonsense():
         AssetRoutes(0)
     with pytest.raises(ValueError):
         AssetRoutes(2, "random")
+
+
+def test_spread_keeps_a_markets_tokens_apart_and_alternates_first_tokens():
+    routes = AssetRoutes(2, "spread")
+    placed = [routes.place(asset, market) for asset, market in
+              [("y1", "m1"), ("n1", "m1"), ("y2", "m2"), ("n2", "m2"), ("y3", "m3"), ("n3", "m3")]]  # fmt: skip
+    assert placed == [0, 1, 1, 0, 0, 1]
+    assert routes.new_pairs == [("m1", "y1", "n1"), ("m2", "y2", "n2"), ("m3", "y3", "n3")]
+    assert [routes.market_owner(m) for m in ("m1", "m2", "m3")] == [0, 1, 0]
+    three = AssetRoutes(3, "spread")
+    for index in range(30):
+        three.place(f"y{index}", f"m{index}")
+        three.place(f"n{index}", f"m{index}")
+        assert three.owner(f"y{index}") != three.owner(f"n{index}")
+    assert three.assets_per_worker() == [20, 20, 20]

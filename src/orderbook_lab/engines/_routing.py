@@ -18,9 +18,12 @@ Two placement schemes (``--routing``):
     time); experiment 3.4 measures what that costs.
 
 ``spread`` (phase 5's ``--placement asset``)
-    Like ``directory`` but blind to markets: every new asset joins the
-    worker with the fewest assets, so a market's two tokens usually land
-    apart and whatever they say to each other crosses processes.
+    The opposite of ``directory`` for a market's tokens: the second token
+    joins the least loaded worker *other than* the first's, so the two
+    always live apart (with more than one worker) and whatever they say to
+    each other crosses processes. A market's first token joins the least
+    loaded worker, ties going round-robin, so first tokens (which own the
+    primary part of a split message) alternate between workers.
 
 ``directory`` (the default)
     A table filled at first sight: a new asset joins the worker that holds
@@ -89,6 +92,7 @@ class AssetRoutes:
         self._owners: dict[str, int] = {}
         self._market_owner: dict[str, int] = {}
         self._assets_per_worker = [0] * workers
+        self._next_tie = 0
         self._market_assets: dict[str, list[str]] = {}
         self.new_pairs: list[tuple[str, str, str]] = []
         """``(market, first token, second token)`` for each market whose
@@ -108,13 +112,16 @@ class AssetRoutes:
         found = self._owners.get(asset_id)
         if found is not None:
             return found
+        counts = self._assets_per_worker
         if self.scheme == "hash":
             worker = owner(asset_id, self.workers)
-        elif self.scheme == "directory" and market and market in self._market_owner:
-            worker = self._market_owner[market]
+        elif self.scheme == "directory":
+            if market and market in self._market_owner:
+                worker = self._market_owner[market]
+            else:
+                worker = counts.index(min(counts))
         else:
-            counts = self._assets_per_worker
-            worker = counts.index(min(counts))
+            worker = self._spread(self._market_owner.get(market) if market else None)
         if market:
             if market not in self._market_owner:
                 self._market_owner[market] = worker
@@ -124,6 +131,18 @@ class AssetRoutes:
                 self.new_pairs.append((market, tokens[0], tokens[1]))
         self._owners[asset_id] = worker
         self._assets_per_worker[worker] += 1
+        return worker
+
+    def _spread(self, avoid: int | None) -> int:
+        """The least loaded worker other than ``avoid``; ties round-robin."""
+        counts, workers = self._assets_per_worker, self.workers
+        candidates = [w for w in range(workers) if w != avoid] or list(range(workers))
+        fewest = min(counts[w] for w in candidates)
+        tied = [w for w in candidates if counts[w] == fewest]
+        start = self._next_tie % workers
+        worker = min(tied, key=lambda w: (w - start) % workers)
+        if avoid is None:  # the pointer moves with first tokens only, so they alternate
+            self._next_tie = worker + 1
         return worker
 
     def _book(self, asset_id: str, market: str) -> int:

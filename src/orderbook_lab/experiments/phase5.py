@@ -14,7 +14,7 @@ import os
 import time
 
 from ..core.complements import crossing, implied_quote
-from ..engines import RunConfig, phase_config
+from ..engines import RunConfig, RunStats, phase_config
 from .base import Experiment, Plot, Progress, Report, Table, measure
 
 _SEED = 1
@@ -48,6 +48,13 @@ def _config(**fields) -> RunConfig:
 
 def _ms(value: float) -> float:
     return round(value, 3)
+
+
+def _median_run(config: RunConfig, progress: Progress, repeats: int) -> RunStats:
+    """The run with the median throughput of ``repeats`` runs of ``config``:
+    one flat-out run on this shared machine can move by 20-50%."""
+    runs = sorted((measure(config, progress) for _ in range(repeats)), key=lambda s: s.throughput)
+    return runs[len(runs) // 2]
 
 
 def _direct_call_us(hops: int, repeat: int = 20_000) -> float:
@@ -363,8 +370,10 @@ def update_cost(quick: bool, progress: Progress) -> Report:
     """5.4: throughput with no updates, half, natural and five per message."""
     messages = 3000 if quick else 30_000
     loads: list[float | None] = [0.0, 5.0] if quick else [0.0, None, 0.5, 5.0]
+    repeats = 1 if quick else 3
     table = Table(
-        f"{messages:,} messages, {_ASSETS} assets, {_PROCESSES} workers, flat out",
+        f"{messages:,} messages, {_ASSETS} assets, {_PROCESSES} workers, flat out; each row the median "
+        f"throughput of {repeats} run(s)",
         ["placement", "updates per message", "updates sent", "via coordinator", "msg/s", "vs no updates (x)",
          "update p99 (ms)", "worker busy (%)", "crossings reported"],
     )  # fmt: skip
@@ -378,7 +387,9 @@ def update_cost(quick: bool, progress: Progress) -> Report:
     for placement in ("market", "asset"):
         base = None
         for load in loads:
-            stats = measure(_config(messages=messages, placement=placement, update_load=load), progress)
+            stats = _median_run(
+                _config(messages=messages, placement=placement, update_load=load), progress, repeats
+            )
             actor = stats.actor
             per_message = actor.updates_sent / stats.processed if stats.processed else 0.0
             base = base or stats.throughput
