@@ -4,12 +4,11 @@ coordinator, causal order kept under a reordering network (and broken,
 counted, without it), a cycle that ends, a tiny mailbox that drops and
 counts, a slow actor, and combined views that agree with the final books.
 
-Every engine comes from ``make_engine``, which stops it even when the test
-fails and then checks that no child process is left."""
+Every engine comes from ``make_engine``, stopped even when the test fails,
+and then no child process may be left (``conftest.stopped_at_end``)."""
 
 from __future__ import annotations
 
-import multiprocessing
 from dataclasses import replace
 
 import pytest
@@ -23,24 +22,15 @@ pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture
-def make_engine():
-    engines = []
-
+def make_engine(stopped_at_end):
     def make(**fields) -> ActorEngine:
         fields.setdefault("messages", 3000)
         fields.setdefault("assets", 12)
         fields.setdefault("seed", 5)
         fields.setdefault("processes", 2)
-        engine = ActorEngine(RunConfig(engine="actor", **fields))
-        engines.append(engine)
-        return engine
+        return stopped_at_end(ActorEngine(RunConfig(engine="actor", **fields)))
 
-    try:
-        yield make
-    finally:
-        for engine in engines:
-            engine.stop()
-        assert multiprocessing.active_children() == []
+    return make
 
 
 def _run(engine: ActorEngine):

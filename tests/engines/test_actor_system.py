@@ -31,35 +31,34 @@ def _introduce(system: ActorSystem, owners=(0, 0, 0)) -> None:
     system.introduce(Introduce(MARKET, (YES, NO, SUMMARY), owners))
 
 
-def _book(asset: str, bids, asks) -> object:
-    line = json.dumps(
-        {
-            "event_type": "book",
-            "asset_id": asset,
-            "market": MARKET,
-            "timestamp": "1700000000000",
-            "hash": "0" * 40,
-            "bids": [{"price": p, "size": "10"} for p in bids],
-            "asks": [{"price": p, "size": "10"} for p in asks],
-        }
-    )
+def _parsed(event_type: str, **fields) -> object:
+    """One wire line of ``MARKET``, parsed."""
+    line = json.dumps({"event_type": event_type, "market": MARKET, "timestamp": "1700000000000", **fields})
     [message] = parse_line(line)
     return message
+
+
+def _book(asset: str, bids, asks) -> object:
+    levels = {
+        name: [{"price": p, "size": "10"} for p in prices]
+        for name, prices in (("bids", bids), ("asks", asks))
+    }
+    return _parsed("book", asset_id=asset, hash="0" * 40, **levels)
+
+
+def _both(changes) -> object:
+    """One price_change, possibly for both tokens, as the feed sends them."""
+    return _parsed(
+        "price_change",
+        price_changes=[
+            {"asset_id": asset, "price": price, "size": size, "side": side, "hash": "0" * 40}
+            for asset, price, side, size in changes
+        ],
+    )
 
 
 def _change(asset: str, price: str, side: str, size: str = "5") -> object:
-    line = json.dumps(
-        {
-            "event_type": "price_change",
-            "market": MARKET,
-            "timestamp": "1700000000000",
-            "price_changes": [
-                {"asset_id": asset, "price": price, "size": size, "side": side, "hash": "0" * 40}
-            ],
-        }
-    )
-    [message] = parse_line(line)
-    return message
+    return _both([(asset, price, side, size)])
 
 
 def _relay_from_no(clock: MatrixClock, hops: int = 1) -> Update:
@@ -168,23 +167,6 @@ def test_a_book_that_crosses_its_complements_quote_reports_to_the_summary():
     assert system.opportunities >= 1
     assert system.summaries[SUMMARY].last[0] == "bids_over_one"
     assert system.view(NO, 5).crossing == "bids_over_one"
-
-
-def _both(changes) -> object:
-    """One price_change for both tokens, as the feed sends them."""
-    line = json.dumps(
-        {
-            "event_type": "price_change",
-            "market": MARKET,
-            "timestamp": "1700000000000",
-            "price_changes": [
-                {"asset_id": asset, "price": price, "size": size, "side": side, "hash": "0" * 40}
-                for asset, price, side, size in changes
-            ],
-        }
-    )
-    [message] = parse_line(line)
-    return message
 
 
 def test_no_crossing_is_judged_between_the_two_halves_of_one_message():

@@ -23,23 +23,14 @@ pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture
-def make_engine():
-    engines = []
-
+def make_engine(stopped_at_end):
     def make(config: RunConfig | None = None, **fields) -> MultiprocessingEngine:
         config = replace(config or RunConfig(), engine="multiprocessing", **fields)
         if config.processes is None:
             config = replace(config, processes=2)
-        engine = MultiprocessingEngine(config)
-        engines.append(engine)
-        return engine
+        return stopped_at_end(MultiprocessingEngine(config))
 
-    try:
-        yield make
-    finally:
-        for engine in engines:
-            engine.stop()
-        assert multiprocessing.active_children() == []
+    return make
 
 
 def _sync(config: RunConfig):

@@ -92,7 +92,7 @@ def test_cycle_findings_flip():
 
 def test_update_cost_findings_flip():
     def figures(asset_five: float, phase3: float, crossings: int = 40) -> dict:
-        return {"phase3": phase3, "rows": [
+        return {"phase3": phase3, "phase3_busy": 8.0, "rows": [
             {"placement": "market", "load": None, "per_message": 0.2, "throughput": 20000.0, "via": 0, "busy": 10.0,
              "crossings": 2},
             {"placement": "asset", "load": None, "per_message": 0.2, "throughput": 15000.0, "via": 9, "busy": 10.0,
@@ -108,7 +108,8 @@ def test_update_cost_findings_flip():
     assert "older than the book" in cheap[-1]
     assert "not late enough" in update_cost_findings(figures(19000.0, 20500.0, crossings=1))[-1]
     dear = update_cost_findings(figures(12000.0, 30000.0))
-    assert "slower than phase 3" in dear[0] and "fell to 0.60x" in dear[2] and "coordinator" in dear[2]
+    assert "slower than phase 3" in dear[0] and "taken from the dispatcher" in dear[0]
+    assert "fell to 0.60x" in dear[2] and "coordinator" in dear[2]
 
 
 def test_slow_actor_findings_flip():

@@ -49,7 +49,7 @@ from ._actor.system import ActorCounters
 from ._actor.updates import Introduce, summary_id
 from ._pool import _MAX_BATCH_AGE_NS
 from ._routing import AssetRoutes
-from ._stats import ActorStats, ActorTallyStats
+from ._stats import ActorStats
 from ._worker import Reply, WorkerCore
 from .base import RunConfig, RunStats
 from .multiprocessing import MultiprocessingEngine
@@ -179,13 +179,7 @@ class ActorEngine(MultiprocessingEngine):
                 hops[h] = hops.get(h, 0) + count
             for reason, count in c.dropped.items():
                 dropped[reason] = dropped.get(reason, 0) + count
-        tallies = [
-            ActorTallyStats(
-                t.asset, r.worker, t.applied, t.sent, t.dropped, t.market_high_water, t.update_high_water
-            )
-            for r, c in zip(reports, counters, strict=True)
-            for t in c.tallies
-        ]
+        tallies = [tally for c in counters for tally in c.tallies]
         busiest = sorted(tallies, key=lambda t: (-t.dropped, -t.update_high_water, -t.applied, t.asset))
         slow = next((t for t in tallies if t.asset == self.config.slow_asset), None)
         actor = ActorStats(

@@ -62,6 +62,7 @@ from ...core.complements import Crossing, MarketView, crossing, implied_quote
 from ...core.messages import Message, PriceChangeMessage
 from ...core.metrics import LatencyHistogram
 from .._pipeline import Pipeline
+from .._stats import ActorTallyStats
 from .clocks import MatrixClock
 from .updates import Introduce, Update, UpdateKind
 
@@ -70,7 +71,6 @@ __all__ = [
     "ActorCounters",
     "ActorSettings",
     "ActorSystem",
-    "ActorTally",
     "AssetActor",
     "SummaryActor",
 ]
@@ -192,18 +192,6 @@ class SummaryActor(_Actor):
 
 
 @dataclass(frozen=True)
-class ActorTally:
-    """One asset actor's figures, for finding the busy and the slow."""
-
-    asset: str
-    applied: int
-    sent: int
-    dropped: int
-    market_high_water: int
-    update_high_water: int
-
-
-@dataclass(frozen=True)
 class ActorCounters:
     """What one worker's actors did; the parent adds them up."""
 
@@ -223,7 +211,7 @@ class ActorCounters:
     update_latency: LatencyHistogram
     chain_latency: dict[int, LatencyHistogram]
     hops: dict[int, int]
-    tallies: tuple[ActorTally, ...]
+    tallies: tuple[ActorTallyStats, ...]
     quotes: dict[str, tuple[str | None, int | None, int | None]] = field(repr=False)
     """Asset -> (its complement, implied bid, implied ask) held at the end."""
     tops: dict[str, tuple[int | None, int | None]] = field(repr=False)
@@ -587,7 +575,9 @@ class ActorSystem:
 
     def counters(self) -> ActorCounters:
         tallies = tuple(
-            ActorTally(a.id, a.applied, a.sent, a.dropped, a.market_high_water, a.update_high_water)
+            ActorTallyStats(
+                a.id, self.worker, a.applied, a.sent, a.dropped, a.market_high_water, a.update_high_water
+            )
             for a in self.assets.values()
         )
         return ActorCounters(
