@@ -83,6 +83,14 @@ def _report(config: RunConfig, stats: RunStats, books: dict, json_out, books_out
     out.print(results_table([(config, stats)], title))
     if stats.invalid:
         out.print(rejections_table(stats.rejections, stats.invalid))
+    if config.slow_asset and stats.actor is not None and stats.actor.slow_asset is None:
+        err.print(
+            f"note: --slow-asset {config.slow_asset} is not an asset of this stream, so no actor was slowed "
+            "(--books-out lists the asset ids)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     _write_json(json_out, stats.as_result(config))
     _write_json(books_out, books)
 
