@@ -219,6 +219,6 @@ def test_a_worker_killed_mid_run_ends_the_run_with_an_error(make_engine):
 
 
 def test_an_unknown_codec_is_refused_before_any_process_starts():
-    with pytest.raises(EngineError, match="msgspec arrives with phase 6"):
-        MultiprocessingEngine(RunConfig(engine="multiprocessing", codec="msgspec"))
+    with pytest.raises(EngineError, match="no codec 'yaml'"):
+        MultiprocessingEngine(RunConfig(engine="multiprocessing", codec="yaml"))
     assert multiprocessing.active_children() == []

@@ -83,8 +83,8 @@ def test_sync_reads_the_mixed_file_as_it_should(mixed):
 @pytest.mark.parametrize("engine", list(ENGINES))
 def test_every_engine_replays_the_mixed_file_like_sync(mixed, engine):
     path, _frames, _gap, reference, reference_books = mixed
-    # The msgspec parser too, where the engine takes it (process engines get it with phase 6).
-    for codec in ("pickle", "msgspec") if engine in ("sync", "asyncio", "threads") else ("pickle",):
+    # The msgspec parser too (process engines: msgspec between processes as well).
+    for codec in ("pickle", "msgspec"):
         stats, books = _replay(engine, MessageSource.from_file(path), codec=codec)
         assert stats.digest == reference.digest, (engine, codec)
         assert books == reference_books

@@ -178,7 +178,8 @@ Codec = Annotated[
     typer.Option(
         "--codec",
         rich_help_panel=_WORK,
-        help="Wire decoding: msgspec reads each line with typed structs (same messages, faster). The process engines pickle between processes and refuse msgspec until phase 6.",
+        help="msgspec: read each wire line with typed structs (same messages, faster) and, in the process engines, "
+        "send typed MessagePack between processes instead of pickle.",
     ),
 ]
 QueueSize = Annotated[

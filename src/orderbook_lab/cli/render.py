@@ -120,8 +120,8 @@ def _worker_rows(row, stats: Sequence[RunStats]) -> None:
     row("workers: busy / got CPU (%)", each(busy))
     row("IPC sent (MB)", each(lambda pool: _num(pool.ipc.bytes_sent / 1e6)))
     row(
-        "pickle enc / dec (ms)",
-        each(lambda pool: f"{_num(pool.ipc.encode_ms)} / {_num(pool.ipc.decode_ms)}"),
+        "IPC encode / decode (ms)",
+        each(lambda pool: f"{pool.ipc.codec}: {_num(pool.ipc.encode_ms)} / {_num(pool.ipc.decode_ms)}"),
     )
 
     def sends(s: RunStats) -> bool:

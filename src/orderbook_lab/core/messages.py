@@ -43,7 +43,7 @@ class PriceLevel(NamedTuple):
     size: float
 
 
-class BookMessage(msgspec.Struct, frozen=True, gc=False, tag="book"):
+class BookMessage(msgspec.Struct, frozen=True, gc=False, array_like=True, tag="book"):
     """A full snapshot of one asset's book: it replaces the book.
 
     ``bids`` and ``asks`` keep the wire order (any order is allowed);
@@ -81,7 +81,7 @@ class PriceChange(msgspec.Struct, frozen=True, gc=False, array_like=True):
     best_ask: int | None = None
 
 
-class PriceChangeMessage(msgspec.Struct, frozen=True, gc=False, tag="price_change"):
+class PriceChangeMessage(msgspec.Struct, frozen=True, gc=False, array_like=True, tag="price_change"):
     """One or more level changes, possibly for several assets (the feed sends
     both tokens of a market together). Applied whole or not at all."""
 
@@ -90,7 +90,7 @@ class PriceChangeMessage(msgspec.Struct, frozen=True, gc=False, tag="price_chang
     changes: tuple[PriceChange, ...]
 
 
-class LastTradePriceMessage(msgspec.Struct, frozen=True, gc=False, tag="last_trade_price"):
+class LastTradePriceMessage(msgspec.Struct, frozen=True, gc=False, array_like=True, tag="last_trade_price"):
     """A trade print. Recorded; it changes no level."""
 
     asset_id: str
@@ -101,7 +101,7 @@ class LastTradePriceMessage(msgspec.Struct, frozen=True, gc=False, tag="last_tra
     side: Side
 
 
-class TickSizeChangeMessage(msgspec.Struct, frozen=True, gc=False, tag="tick_size_change"):
+class TickSizeChangeMessage(msgspec.Struct, frozen=True, gc=False, array_like=True, tag="tick_size_change"):
     """The market's tick size changed (in ticks of 0.0001: 0.01 is 100).
     It sets the grid later prices are checked against; it moves no level,
     since levels resting off a new, coarser grid stay until the feed
@@ -114,7 +114,7 @@ class TickSizeChangeMessage(msgspec.Struct, frozen=True, gc=False, tag="tick_siz
     new_tick_size: int
 
 
-class OtherMessage(msgspec.Struct, frozen=True, gc=False, tag="other"):
+class OtherMessage(msgspec.Struct, frozen=True, gc=False, array_like=True, tag="other"):
     """A well-formed event of a type the book does not use
     (``best_bid_ask``, ``new_market``, ...): counted, never an error."""
 

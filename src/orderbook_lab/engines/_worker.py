@@ -30,22 +30,29 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from ..core.book import BookView
 from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.messages import Message
 from ..core.metrics import LatencyHistogram
 from ..core.router import RouterStats
+from ._actor.updates import Update
 from ._pipeline import Pipeline
 from ._work import CpuWork
 from .base import RunConfig
 
 __all__ = ["Answer", "Drain", "Query", "Ready", "Reply", "Stop", "WorkerCore", "WorkerReport"]
 
+R = TypeVar("R")
+"""A worker's final report (``WorkerReport`` or an engine's subclass)."""
+V = TypeVar("V")
+"""What a query's answer holds (``BookView``; phase 5: ``MarketView``)."""
 
-class Query(msgspec.Struct, frozen=True, array_like=True):
+
+class Query(msgspec.Struct, frozen=True, array_like=True, tag=True):
     """Read the top ``depth`` levels of ``asset_id``'s book. ``sent_ns`` is
     when the parent put the frame on the wire (a monotonic clock shared by
     every process on the machine, so the worker can subtract it)."""
@@ -56,29 +63,29 @@ class Query(msgspec.Struct, frozen=True, array_like=True):
     sent_ns: int
 
 
-class Drain(msgspec.Struct, frozen=True, array_like=True):
+class Drain(msgspec.Struct, frozen=True, array_like=True, tag=True):
     """Answer ``token`` once everything before it is applied."""
 
     token: int
 
 
-class Stop(msgspec.Struct, frozen=True, array_like=True):
+class Stop(msgspec.Struct, frozen=True, array_like=True, tag=True):
     """Send the final report and leave."""
 
 
-class Answer(msgspec.Struct, frozen=True, array_like=True):
+class Answer(msgspec.Struct, Generic[V], frozen=True, array_like=True):
     """A query's answer and where the worker spent its time on it:
     ``received_ns`` (its frame was decoded) and ``answered_ns`` (the view
     was taken)."""
 
     corr_id: int
-    view: Any
+    view: V | None
     """A ``BookView`` (phase 5: a ``MarketView``), ``None`` if no book."""
     received_ns: int
     answered_ns: int
 
 
-class Ready(msgspec.Struct, frozen=True, array_like=True):
+class Ready(msgspec.Struct, frozen=True, array_like=True, tag=True):
     """A worker is up: its first words to the parent."""
 
     worker: int
@@ -110,15 +117,15 @@ class WorkerReport:
     books: dict[str, dict[str, list[list]]] = field(repr=False)
 
 
-class Reply(msgspec.Struct, frozen=True, array_like=True):
+class Reply(msgspec.Struct, Generic[R, V], frozen=True, array_like=True, tag=True):
     """The one answer to one frame (see the module docstring)."""
 
     worker: int
     updates: int
-    answers: list[Answer]
+    answers: list[Answer[V]]
     drained: int | None = None
-    report: WorkerReport | None = None
-    outbound: tuple[Any, ...] = ()
+    report: R | None = None
+    outbound: tuple[Update, ...] = ()
     """Phase 5: updates from this worker's actors to actors elsewhere,
     for the coordinator to pass on."""
 
@@ -128,7 +135,15 @@ class WorkerCore:
 
     ``handle`` costs O(updates) plus, per update, the book's cost and the
     configured CPU work (``--work-ms``) and wait (``--io-ms``).
+
+    ``frame_type``, ``report_type`` and ``view_type`` are what crosses the
+    pipes, for a typed codec (``_codec``): a subclass that sends or takes
+    more names its own.
     """
+
+    frame_type: Any = tuple[list[tuple[int, bool, Message]], list[Query | Drain | Stop]]
+    report_type: Any = WorkerReport
+    view_type: Any = BookView
 
     def __init__(
         self,
@@ -224,6 +239,11 @@ class WorkerCore:
     def close(self) -> None:
         """Release what the core holds (phase 4: its shared memory). Called
         once, as the worker leaves, however it leaves."""
+
+    @classmethod
+    def reply_type(cls) -> Any:
+        """What the parent decodes from this worker's pipe."""
+        return Reply[cls.report_type, cls.view_type] | Ready
 
     def report(self) -> WorkerReport:
         pipeline = self.pipeline

@@ -68,7 +68,7 @@ class MultiprocessingEngine(PoolEngine):
 
     def __init__(self, config: RunConfig, **kwargs) -> None:
         super().__init__(config, **kwargs)
-        self._codec = get_codec(config.codec)
+        self._codec = get_codec(config.codec, self.core_factory.reply_type())
         self._processes: list[multiprocessing.process.BaseProcess] = []
         self._inboxes: list[Connection] = []
         self._replies: list[Connection] = []
@@ -248,8 +248,8 @@ def _worker_main(
     gone. Ctrl-C reaches the whole process group; only the parent acts on
     it, by closing the pipes, so workers ignore SIGINT."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    codec = get_codec(config.codec)
     core = core_factory(worker, config, per_ms)
+    codec = get_codec(config.codec, type(core).frame_type)
     now = time.perf_counter_ns
     try:
         replies.send_bytes(codec.encode(Ready(worker, os.getpid())))

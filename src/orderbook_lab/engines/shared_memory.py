@@ -90,6 +90,8 @@ class ShmWorkerCore(WorkerCore):
     messages touched that book since the last one.
     """
 
+    report_type = ShmWorkerReport
+
     def __init__(
         self,
         worker: int,

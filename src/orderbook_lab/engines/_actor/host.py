@@ -15,8 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from ...core.clock import SYSTEM_CLOCK, Clock
+from ...core.complements import MarketView
+from ...core.messages import Message
 from .._work import CpuWork
-from .._worker import Answer, Reply, WorkerCore, WorkerReport
+from .._worker import Answer, Drain, Query, Reply, Stop, WorkerCore, WorkerReport
 from ..base import RunConfig
 from .system import ActorCounters, ActorSettings, ActorSystem
 from .updates import Introduce, Update
@@ -33,6 +35,10 @@ class ActorWorkerReport(WorkerReport):
 
 class ActorHost(WorkerCore):
     """The actors of one worker (see the module docstring)."""
+
+    frame_type = tuple[list[tuple[int, bool, Message]], list[Query | Drain | Stop | Introduce | Update]]
+    report_type = ActorWorkerReport
+    view_type = MarketView
 
     def __init__(
         self,

@@ -22,7 +22,7 @@ summary. ``relay``: experiment traffic passed from token to token
 (``--update-load``, ``--update-hops``); payload ``()``."""
 
 
-class Update(msgspec.Struct, frozen=True, array_like=True, gc=False):
+class Update(msgspec.Struct, frozen=True, array_like=True, gc=False, tag=True):
     """One fire-and-forget message from actor ``source`` to actor ``target``.
 
     ``clock`` is the sender's matrix clock stamp (``clocks.MatrixClock``)
@@ -43,7 +43,7 @@ class Update(msgspec.Struct, frozen=True, array_like=True, gc=False):
     origin_ns: int
 
 
-class Introduce(msgspec.Struct, frozen=True, array_like=True, gc=False):
+class Introduce(msgspec.Struct, frozen=True, array_like=True, gc=False, tag=True):
     """The coordinator's word that ``market`` has both tokens: who the
     group's actors are (``members``: the two tokens, then the summary) and
     which worker hosts each (``owners``). Sent to every worker hosting one of
