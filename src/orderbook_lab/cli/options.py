@@ -49,6 +49,11 @@ class LoopName(StrEnum):
     asyncio = "asyncio"
 
 
+class ParseInName(StrEnum):
+    dispatcher = "dispatcher"
+    worker = "worker"
+
+
 class PlacementName(StrEnum):
     market = "market"
     asset = "asset"
@@ -289,6 +294,15 @@ SyncMs = Annotated[
         "0 = after every batch it applies.",
     ),
 ]
+ParseIn = Annotated[
+    ParseInName,
+    typer.Option(
+        "--parse-in",
+        rich_help_panel=_WORK,
+        help="Process engines: where wire lines are parsed. worker: the dispatcher routes each line by a "
+        "quick look at its market and the worker that owns the market parses it.",
+    ),
+]
 Placement = Annotated[
     PlacementName,
     typer.Option(
@@ -479,6 +493,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("query_rate", QueryRate),
     RunOption("processes", Processes),
     RunOption("codec", Codec),
+    RunOption("parse_in", ParseIn),
     RunOption("queue_size", QueueSize),
     RunOption("backpressure", Backpressure),
     RunOption("batch_size", BatchSize),

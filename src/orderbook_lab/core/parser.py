@@ -58,7 +58,7 @@ from .messages import (
 )
 from .prices import InvalidValue, best_to_ticks, parse_size, price_to_ticks, tick_to_ticks
 
-__all__ = ["Rejection", "Parsed", "parse_line", "parse_line_msgspec", "parse_object"]
+__all__ = ["Rejection", "Parsed", "parse_line", "parse_line_msgspec", "parse_object", "peek_route"]
 
 
 class Rejection(NamedTuple):
@@ -712,3 +712,50 @@ def parse_line_msgspec(text: str | bytes, line_no: int = 0) -> list[Parsed]:
         return [_from_wire(wire)]
     except (*_MsgspecError, _Fallback, ValueError):
         return parse_line(text, line_no)
+
+
+def peek_route(text: str | bytes) -> tuple[str, str] | None:
+    """``(market, first asset_id)`` of a line holding one JSON object, found
+    with a few substring searches and no parse: enough to route the line to
+    the worker that owns its market, which then parses it (phase 6,
+    ``--parse-in worker``). About 0.3 µs against 2-4 µs for a full parse.
+
+    ``None`` for anything that needs a real parser to be sure of: an array
+    line, bytes that are not UTF-8, a key missing or written twice, a value
+    with an escape. Such a line takes the full path (parsed where it is
+    read), so a peek can be cautious without being wrong.
+
+        >>> peek_route('{"event_type": "book", "asset_id": "71", "market": "0xab", "bids": []}')
+        ('0xab', '71')
+        >>> peek_route('[{"event_type": "book"}]') is None
+        True
+    """
+    if type(text) is bytes:
+        try:
+            text = text.decode()
+        except UnicodeDecodeError:
+            return None
+    if text[:1] != "{" or text.count('"market"') != 1:
+        return None
+    market = _string_after(text, '"market"')
+    asset = _string_after(text, '"asset_id"')
+    if not market or not asset:
+        return None
+    return market, asset
+
+
+def _string_after(text: str, key: str) -> str | None:
+    """The string value of the first ``key`` in ``text``, if it is a plain
+    one (no escapes): ``"key" : "value"``."""
+    at = text.find(key)
+    if at < 0:
+        return None
+    colon = text.find(":", at + len(key))
+    opening = text.find('"', colon + 1)
+    if colon < 0 or opening < 0 or text[at + len(key) : colon].strip() or text[colon + 1 : opening].strip():
+        return None
+    closing = text.find('"', opening + 1)
+    if closing < 0:
+        return None
+    value = text[opening + 1 : closing]
+    return None if "\\" in value else value

@@ -53,6 +53,7 @@ PHASES: dict[int, dict[str, object]] = {
     3: {"engine": "multiprocessing"},
     4: {"engine": "shared-memory"},
     5: {"engine": "actor"},
+    6: {"engine": "actor", "codec": "msgspec", "parse_in": "worker"},
 }
 """Phase number (``--phase``) to the options it presets."""
 

@@ -88,6 +88,25 @@ class Pipeline:
         self.generated += len(items)
         if len(items) == 1 and type(items[0]) is not Rejection:  # the common case
             return items
+        return self._sift(items)
+
+    def accept_unparsed(self, frame: Frame) -> None:
+        """Count a one-object line that another process will parse
+        (``--parse-in worker``): one message, valid or not (the parser
+        counts it ``invalid`` there)."""
+        if self.first_produced_ns is None:
+            self.first_produced_ns = frame.produced_ns
+        self.generated += 1
+
+    def parse(self, text: str | bytes, line_no: int) -> list[Message]:
+        """Parse a line counted elsewhere (``accept_unparsed``): rejections
+        are counted and kept here, ``generated`` is not."""
+        items = self._parse(text, line_no)
+        if len(items) == 1 and type(items[0]) is not Rejection:
+            return items
+        return self._sift(items)
+
+    def _sift(self, items: list) -> list[Message]:
         messages = []
         for item in items:
             if type(item) is Rejection:

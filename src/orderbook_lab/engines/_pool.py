@@ -41,12 +41,13 @@ from typing import Any
 
 from ..core.book import BookView
 from ..core.metrics import LatencyHistogram
+from ..core.parser import peek_route
 from ..core.router import RouterStats
 from ..core.source import MessageSource
-from ._pipeline import PROGRESS_EVERY, Pipeline, QuerySchedule
+from ._pipeline import MAX_KEPT_REJECTIONS, PROGRESS_EVERY, Pipeline, QuerySchedule
 from ._routing import AssetRoutes
 from ._stats import IpcStats, LoadBalance, PoolStats, QueryOutcomes, QueryPart, WorkerStats
-from ._worker import Drain, Query, Ready, Reply, Stop, WorkerReport
+from ._worker import Drain, Line, Query, Ready, Reply, Stop, WorkerReport
 from .base import EngineError, Lifecycle, RunConfig, RunStats
 
 __all__ = ["PoolEngine", "WorkerCrashed", "QueryTimeout"]
@@ -91,6 +92,11 @@ class PoolEngine(Lifecycle):
         self._completed = False
         self._pipeline: Pipeline | None = None
         self._routes = AssetRoutes(self.workers, config.routing)
+        if config.parse_in == "worker" and config.routing != "directory":
+            raise EngineError(
+                "--parse-in worker sends whole lines to the worker of their market, which needs "
+                "--routing directory (a market's assets together)"
+            )
         self._source: MessageSource | None = None
         self._cond = threading.Condition()
         self._failure: EngineError | None = None
@@ -156,10 +162,26 @@ class PoolEngine(Lifecycle):
         born = [0] * workers
         queries = QuerySchedule(self.config.query_rate, self.config.seed, now())
         on_progress = self.on_progress
+        peek = peek_route if self.config.parse_in == "worker" else None
         for frames, frame in enumerate(source, 1):
             if self._failure is not None:
                 raise self._failure
             produced = frame.produced_ns
+            route = peek(frame.text) if peek is not None else None
+            if route is not None:  # the worker parses it: counted here, checked there
+                pipeline.accept_unparsed(frame)
+                worker = routes.place_line(*route)
+                batch = batches[worker]
+                if not batch:
+                    born[worker] = produced
+                text = frame.text
+                batch.append(
+                    (produced, True, Line(frame.line_no, text if type(text) is bytes else text.encode()))
+                )
+                if len(batch) >= limit:
+                    batches[worker] = []
+                    self._send(worker, (batch, []))
+                continue
             for message in pipeline.accept(frame):
                 primary = True
                 for worker, part in routes.parts(message):
@@ -465,6 +487,8 @@ class PoolEngine(Lifecycle):
         last = pipeline.last_applied_ns
         for report in reports:
             pipeline.processed += report.processed
+            pipeline.invalid += report.invalid
+            pipeline.rejections.extend(report.rejections)
             pipeline.latency.merge(report.latency)
             pipeline.processing.merge(report.processing)
             if report.last_applied_ns is not None:
@@ -473,6 +497,10 @@ class PoolEngine(Lifecycle):
             router = router + report.router
         pipeline.last_applied_ns = last
         pipeline.queue_high_water = self._queue_high_water
+        # Lines parsed in the workers were rejected there: one list, by line.
+        pipeline.rejections = sorted(pipeline.rejections, key=lambda r: (r.line, r.element or 0))[
+            :MAX_KEPT_REJECTIONS
+        ]
         self._books = books
         run_s = pipeline.run_s()
         processed = [r.processed for r in reports]

@@ -151,6 +151,12 @@ class AssetRoutes:
             self.book_assets.append(asset_id)
         return self.place(asset_id, market)
 
+    def place_line(self, market: str, asset_id: str) -> int:
+        """The worker of a whole unparsed line (``--parse-in worker``): its
+        first asset's, placed by its market. Under ``directory`` a market's
+        assets share a worker, so the line's other tokens are there too."""
+        return self._book(asset_id, market)
+
     def parts(self, message: Message) -> list[tuple[int, Message]]:
         """``(worker, message part)`` pairs; the primary part comes first."""
         kind = type(message)

@@ -30,6 +30,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -38,13 +39,14 @@ from ..core.book import BookView
 from ..core.clock import SYSTEM_CLOCK, Clock
 from ..core.messages import Message
 from ..core.metrics import LatencyHistogram
+from ..core.parser import Rejection
 from ..core.router import RouterStats
 from ._actor.updates import Update
 from ._pipeline import Pipeline
 from ._work import CpuWork
 from .base import RunConfig
 
-__all__ = ["Answer", "Drain", "Query", "Ready", "Reply", "Stop", "WorkerCore", "WorkerReport"]
+__all__ = ["Answer", "Drain", "Line", "Query", "Ready", "Reply", "Stop", "WorkerCore", "WorkerReport"]
 
 R = TypeVar("R")
 """A worker's final report (``WorkerReport`` or an engine's subclass)."""
@@ -61,6 +63,16 @@ class Query(msgspec.Struct, frozen=True, array_like=True, tag=True):
     asset_id: str
     depth: int
     sent_ns: int
+
+
+class Line(msgspec.Struct, frozen=True, array_like=True, gc=False, tag="line"):
+    """A wire line sent as it was read, for the worker to parse
+    (``--parse-in worker``): the dispatcher only peeked at it to route it
+    (``parser.peek_route``). ``line_no`` goes with any rejection."""
+
+    line_no: int
+    text: bytes
+    """UTF-8 as read (a simulated line is encoded once, by the dispatcher)."""
 
 
 class Drain(msgspec.Struct, frozen=True, array_like=True, tag=True):
@@ -105,6 +117,9 @@ class WorkerReport:
     parts: int
     processed: int
     other: int
+    invalid: int
+    """Lines this worker parsed (``--parse-in worker``) and rejected."""
+    rejections: tuple[Rejection, ...]
     bytes_in: int
     decode_ns: int
     encode_ns: int
@@ -141,7 +156,7 @@ class WorkerCore:
     more names its own.
     """
 
-    frame_type: Any = tuple[list[tuple[int, bool, Message]], list[Query | Drain | Stop]]
+    frame_type: Any = tuple[list[tuple[int, bool, Message | Line]], list[Query | Drain | Stop]]
     report_type: Any = WorkerReport
     view_type: Any = BookView
 
@@ -164,6 +179,8 @@ class WorkerCore:
         self.encode_ns = 0
         self.busy_ns = 0
         self._cpu_started: int | None = None
+        self.parsed: list[Message] = []
+        """Messages parsed from this frame's ``Line``s (for ``after_frame``)."""
 
     def handle(self, frame: tuple[list, list], received_ns: int) -> tuple[Reply, bool]:
         """Apply one frame; returns its reply and whether to stop."""
@@ -189,7 +206,8 @@ class WorkerCore:
                 drained = control.token
             elif kind is Stop:
                 stop = True
-        self.after_frame(message for _, _, message in updates)
+        parsed, self.parsed = self.parsed, []
+        self.after_frame(chain((m for _, _, m in updates if type(m) is not Line), parsed))
         self.busy_ns += now() - began
         report = self.report() if stop else None
         return self.reply(len(updates), answers, drained, report), stop
@@ -204,7 +222,15 @@ class WorkerCore:
         now = self.clock.now_ns
         io_s = self._io_s
         for produced_ns, primary, message in updates:
-            if primary:
+            if type(message) is Line:
+                for parsed in pipeline.parse(message.text, message.line_no):
+                    self.parsed.append(parsed)
+                    started = now()
+                    pipeline.apply(parsed)
+                    if io_s:
+                        time.sleep(io_s)
+                    pipeline.record(produced_ns, started)
+            elif primary:
                 started = now()
                 pipeline.apply(message)
                 if io_s:
@@ -255,6 +281,8 @@ class WorkerCore:
             parts=self.parts,
             processed=pipeline.processed,
             other=pipeline.other,
+            invalid=pipeline.invalid,
+            rejections=tuple(pipeline.rejections),
             bytes_in=self.bytes_in,
             decode_ns=self.decode_ns,
             encode_ns=self.encode_ns,

@@ -51,7 +51,7 @@ from ._pool import _MAX_BATCH_AGE_NS
 from ._routing import AssetRoutes
 from ._stats import ActorStats
 from ._worker import Reply, WorkerCore
-from .base import RunConfig, RunStats
+from .base import EngineError, RunConfig, RunStats
 from .multiprocessing import MultiprocessingEngine
 
 __all__ = ["ActorEngine"]
@@ -72,6 +72,11 @@ class ActorEngine(MultiprocessingEngine):
     def __init__(self, config: RunConfig, **kwargs) -> None:
         super().__init__(config, **kwargs)
         scheme = "directory" if config.placement == "market" else "spread"
+        if config.parse_in == "worker" and scheme != "directory":
+            raise EngineError(
+                "--parse-in worker sends whole lines to the worker of their market, which needs "
+                "--placement market (a market's tokens together)"
+            )
         self._routes = AssetRoutes(self.workers, scheme)
         self._actor_owner: dict[str, int] = {}
         """Actor id -> worker, for every member of an introduced market."""

@@ -65,6 +65,10 @@ class RunConfig:
     query_depth: int = 10
     processes: int | None = None
     codec: Literal["pickle", "msgspec"] = "pickle"
+    parse_in: Literal["dispatcher", "worker"] = "dispatcher"
+    """Process engines: where wire lines are parsed. ``worker``: the
+    dispatcher peeks at each line's market, sends it whole, and the worker
+    that owns the market parses it (phase 6)."""
     # Phase 2 (asyncio): the ingress queue and its policy, batching, where
     # CPU work runs, which event loop, and how the network delivers frames.
     queue_size: int = 1000

@@ -18,7 +18,7 @@ from ...core.clock import SYSTEM_CLOCK, Clock
 from ...core.complements import MarketView
 from ...core.messages import Message
 from .._work import CpuWork
-from .._worker import Answer, Drain, Query, Reply, Stop, WorkerCore, WorkerReport
+from .._worker import Answer, Drain, Line, Query, Reply, Stop, WorkerCore, WorkerReport
 from ..base import RunConfig
 from .system import ActorCounters, ActorSettings, ActorSystem
 from .updates import Introduce, Update
@@ -36,7 +36,9 @@ class ActorWorkerReport(WorkerReport):
 class ActorHost(WorkerCore):
     """The actors of one worker (see the module docstring)."""
 
-    frame_type = tuple[list[tuple[int, bool, Message]], list[Query | Drain | Stop | Introduce | Update]]
+    frame_type = tuple[
+        list[tuple[int, bool, Message | Line]], list[Query | Drain | Stop | Introduce | Update]
+    ]
     report_type = ActorWorkerReport
     view_type = MarketView
 
@@ -61,9 +63,13 @@ class ActorHost(WorkerCore):
                 system.post_update(control)
             elif kind is Introduce:
                 system.introduce(control)
-        post = system.post_market
+        post, parse = system.post_market, self.pipeline.parse
         for produced_ns, primary, message in updates:
-            post(produced_ns, primary, message)
+            if type(message) is Line:
+                for parsed in parse(message.text, message.line_no):
+                    post(produced_ns, True, parsed)
+            else:
+                post(produced_ns, primary, message)
         system.run()
 
     def view(self, asset_id: str, depth: int):
