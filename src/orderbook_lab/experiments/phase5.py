@@ -337,10 +337,11 @@ def cycle_findings(figures: dict) -> list[str]:
             f"{lost[0]['started']:,} at max hops {lost[0]['max_hops']}): updates dropped on the way ended those "
             "chains early."
         )
+    bounds = ", ".join(f"{r['sent'] / max(r['started'], 1):.0f} at {r['max_hops']}" for r in rows)
     findings.append(
-        "A cycle's cost is exactly its bound: each chain sent max-hops updates."
+        f"A cycle's cost is exactly its bound: each chain sent max-hops updates ({bounds})."
         if exact
-        else "Updates per chain fell short of the bound where updates were dropped."
+        else f"Updates per chain fell short of the bound where updates were dropped ({bounds})."
     )
     first, last = rows[0], rows[-1]
     if first["throughput"] > 0:
@@ -565,9 +566,10 @@ def slow_actor_findings(figures: dict) -> list[str]:
                 + "; no other actor lost an update."
             )
         else:
+            deepest = max(max(row["slow_hw"], row["others_hw"]) for _, row in drops)
             findings.append(
                 "No update mailbox overflowed, the slow actor's included: each worker empties every mailbox "
-                "before it answers a frame, so a mailbox holds at most one frame's worth."
+                f"before it answers a frame, so a mailbox holds at most one frame's worth (the deepest held {deepest})."
             )
     else:
         findings.append(
