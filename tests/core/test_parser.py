@@ -36,7 +36,7 @@ from orderbook_lab.core.messages import (
     PriceLevel,
     TickSizeChangeMessage,
 )
-from orderbook_lab.core.parser import Rejection, parse_line, parse_line_msgspec, parse_object
+from orderbook_lab.core.parser import Rejection, parse_line, parse_line_msgspec, parse_object, peek_route
 
 M1 = "0x5f65177b394277fd294cd75650044e32ba009a95022d88a0c1d565897d72f8f1"
 M2 = "0xb1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2"
@@ -532,3 +532,25 @@ def test_a_book_carries_its_tick_size(parse):
     )
     [book] = parse(text)
     assert (book.tick_size, book.bids) == (1, (PriceLevel(9995, 3.0),))
+
+
+@pytest.mark.parametrize(
+    ("line", "route"),
+    [
+        ('{"event_type":"book","asset_id":"71","market":"0xab","bids":[],"asks":[]}', ("0xab", "71")),
+        ('{ "market" : "0xab" , "price_changes" : [ {"asset_id": "9"}, {"asset_id": "8"} ] }', ("0xab", "9")),
+        (
+            b'{"market":"0xab","asset_id":"5","changes":[{"price":"0.5"}]}',
+            ("0xab", "5"),
+        ),  # 2024-10 generation
+        ('{"market":"0x\\u0061b","asset_id":"7"}', ("0xab", "7")),  # escapes are decoded, not feared
+        ('{"event_type":"book","asset_id":"71","bids":[{"market":"x"}]}', None),  # no top-level market
+        ('{"market":"0xab","event_type":"tick_size_change"}', None),  # no asset: the full path decides
+        ('[{"event_type":"book","asset_id":"71","market":"0xab"}]', None),  # arrays take the full path
+        (b'{"market":"\xff","asset_id":"7"}', None),  # not UTF-8
+        ('{"market":"0xab","asset_id":"7"', None),  # broken JSON
+        ('{"market":7,"asset_id":"7"}', None),  # odd types
+    ],
+)
+def test_peek_route_finds_the_market_and_first_asset_or_declines(line, route):
+    assert peek_route(line) == route
