@@ -63,3 +63,18 @@ def test_a_slow_asset_missing_from_the_stream_is_reported():
 def test_bad_actor_options_exit_2(args):
     result = invoke("run", "--phase", 5, "--messages", 10, *args)
     assert result.exit_code == 2
+
+
+def test_phase_6_is_phase_5_with_msgspec_and_parsing_in_the_workers(tmp_path):
+    out = tmp_path / "compare.json"
+    ok("compare", "--phases", "1,5,6", "--messages", 1500, "--assets", 8, "--processes", 2, "--json", out)
+    sync, phase5, phase6 = json.loads(out.read_text())["runs"]
+    assert (phase6["engine"], phase6["config"]["codec"], phase6["config"]["parse_in"]) == (
+        "actor",
+        "msgspec",
+        "worker",
+    )
+    assert (phase5["config"]["codec"], phase5["config"]["parse_in"]) == ("pickle", "dispatcher")
+    assert phase6["ipc"]["codec"] == "msgspec"
+    assert phase6["books"]["digest"] == phase5["books"]["digest"] == sync["books"]["digest"]
+    assert phase6["actor"]["updates_sent"] > 0 and phase6["actor"]["causal_violations"] == 0
