@@ -255,3 +255,22 @@ def test_router_stats_add_up():
     assert (total.books, total.changes, total.orphan_updates) == (3, 5, 1)
     assert total.other == {"x": 3, "y": 1}
     assert left.other == {"x": 1}  # the operands are untouched
+
+
+def test_applying_each_assets_part_equals_applying_the_whole_message():
+    """Phase 5's actors each apply their own asset's changes of a shared
+    message; together they must leave what ``apply`` leaves."""
+    from orderbook_lab.core.source import MessageSource, SourceConfig
+
+    whole, parts = MessageRouter(), MessageRouter()
+    for frame in MessageSource.synthetic(SourceConfig(messages=3000, assets=6, seed=9)):
+        for message in parse_line(frame.text, frame.line_no):
+            whole.apply(message)
+            if isinstance(message, PriceChangeMessage) and len({c.asset_id for c in message.changes}) > 1:
+                for asset in dict.fromkeys(c.asset_id for c in message.changes):
+                    parts.apply_part(message, asset)
+            else:
+                parts.apply(message)
+    assert parts.export() == whole.export()
+    assert parts.stats() == whole.stats()
+    assert whole.stats().best_checks > 0

@@ -153,6 +153,29 @@ class MessageRouter:
             for asset_id, change in last_seen.items():
                 books[asset_id].settle(change.best_bid, change.best_ask)
 
+    def apply_part(self, message: PriceChangeMessage, asset_id: str) -> None:
+        """Apply only ``asset_id``'s changes of a ``price_change`` that names
+        several assets, then settle that one book: for this asset, the same
+        as ``apply(message)``, and the parts for every asset add up to it
+        (one actor per asset applies its own part, phase 5). O(changes)."""
+        book = self._books.get(asset_id) or self.book(asset_id)
+        last = None
+        applied = 0
+        for change in message.changes:
+            if change.asset_id != asset_id:
+                continue
+            if not book.has_snapshot:
+                self.orphan_updates += 1
+            price = change.price
+            if price % book.tick:
+                book.off_grid += 1
+            book.apply_change(change.side, price, change.size)
+            last = change
+            applied += 1
+        self._changes += applied
+        if last is not None:
+            book.settle(last.best_bid, last.best_ask)
+
     def _apply_other(self, message: Message) -> None:
         kind = type(message)
         if kind is BookMessage:

@@ -55,8 +55,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-import msgspec
-
 from ...core.book import StateMachine
 from ...core.complements import Crossing, MarketView, crossing, implied_quote
 from ...core.messages import Message, PriceChangeMessage
@@ -161,10 +159,23 @@ class AssetActor(_Actor):
     """One token: its book (in the host's router), its version, the quote
     its complement implies, and whether the two cross."""
 
-    __slots__ = ("version", "top", "top_version", "implied", "crossing", "recheck", "load_credit", "slow")
+    __slots__ = (
+        "book",
+        "version",
+        "top",
+        "top_version",
+        "implied",
+        "crossing",
+        "recheck",
+        "load_credit",
+        "slow",
+    )
 
     def __init__(self, actor_id: str, slow: bool = False) -> None:
         super().__init__(actor_id)
+        self.book: StateMachine | None = None
+        """The book in the host's router, once it exists; only this actor's
+        turns change it."""
         self.version = 0
         """Market messages applied to this book."""
         self.top: tuple[int | None, int | None] | None = None
@@ -243,6 +254,7 @@ class ActorSystem:
         self.settings = settings
         self._now = pipeline.clock.now_ns
         self._slow_work = slow_work
+        self._has_work = pipeline.config.work_ms > 0
         self._io_s = io_s
         self._on_step = on_step
         """Test hook: called with (actor id, "update" | "market") per step."""
@@ -291,17 +303,20 @@ class ActorSystem:
             changes = message.changes
             asset = changes[0].asset_id
             if len(changes) == 1 or all(change.asset_id == asset for change in changes):
-                self._enqueue(self._asset(asset), (produced_ns, primary, message))
+                self._enqueue(self._asset(asset), (produced_ns, primary, message, True))
                 return
-            parts: dict[str, list] = {}
-            for change in changes:
-                parts.setdefault(change.asset_id, []).append(change)
-            for asset, part in parts.items():
-                piece = msgspec.structs.replace(message, changes=tuple(part))
-                self._enqueue(self._asset(asset), (produced_ns, primary, piece))
+            # Each token's actor applies its own changes of the shared message
+            # (``MessageRouter.apply_part``): no copy of the message is made.
+            tokens = (
+                (asset, changes[1].asset_id)
+                if len(changes) == 2
+                else dict.fromkeys(c.asset_id for c in changes)
+            )
+            for asset in tokens:
+                self._enqueue(self._asset(asset), (produced_ns, primary, message, False))
                 primary = False  # the first part counts the message, as in _routing
             return
-        self._enqueue(self._asset(message.asset_id), (produced_ns, primary, message))
+        self._enqueue(self._asset(message.asset_id), (produced_ns, primary, message, True))
 
     def post_update(self, update: Update) -> None:
         """Deliver an update to its local target, in causal order (or, with
@@ -357,44 +372,46 @@ class ActorSystem:
                 for actor in unsettled:
                     self._settle(actor)
 
-    def _apply_market(self, actor: AssetActor, item: tuple[int, bool, Message]) -> None:
-        produced_ns, primary, message = item
+    def _apply_market(self, actor: AssetActor, item: tuple[int, bool, Message, bool]) -> None:
+        """One market message (``whole``) or this token's part of one; then,
+        if the book's top moved, the quote it implies goes to the complement.
+        (The hottest path of the engine: one call per message part.)"""
+        produced_ns, primary, message, whole = item
         if self._on_step is not None:
             self._on_step(actor.id, "market")
-        pipeline = self.pipeline
+        router = self.router
+        started = self._now() if primary else 0
+        if whole:
+            router.apply(message)
+        else:
+            router.apply_part(message, actor.id)
+        if primary and self._has_work:
+            self.pipeline.work()
+        if actor.slow and self._slow_work is not None:
+            self._slow_work()
         if primary:
-            started = self._now()
-            pipeline.apply(message)
-            if actor.slow and self._slow_work is not None:
-                self._slow_work()
             if self._io_s:
                 time.sleep(self._io_s)
-            pipeline.record(produced_ns, started)
-        else:
-            self.router.apply(message)
-            if actor.slow and self._slow_work is not None:
-                self._slow_work()
+            self.pipeline.record(produced_ns, started)
         actor.version += 1
         load = self.settings.update_load
         if load is None:
-            book = self.router.get(actor.id)
-            if book is not None:
-                self._after_book_change(actor, book)
+            book = actor.book or router.get(actor.id)
+            if book is None:  # an event that makes no book (a trade before any level)
+                return
+            actor.book = book
+            bid, ask = book.best_bid(), book.best_ask()
+            top = (None if bid is None else bid[0], None if ask is None else ask[0])
+            if top != actor.top:
+                actor.top, actor.top_version = top, actor.version
+                if actor.clock is not None:
+                    self._quote(actor)
+                    self._mark(actor, 1, None)
         elif primary and load > 0 and actor.clock is not None:
             actor.load_credit += load
             while actor.load_credit >= 1.0:
                 actor.load_credit -= 1.0
                 self._send(actor, "relay", 1 - actor.index, (), 1, None)
-
-    def _after_book_change(self, actor: AssetActor, book: StateMachine) -> None:
-        bid, ask = book.best_bid(), book.best_ask()
-        top = (None if bid is None else bid[0], None if ask is None else ask[0])
-        if top == actor.top:
-            return
-        actor.top, actor.top_version = top, actor.version
-        if actor.clock is not None:
-            self._quote(actor)
-            self._mark(actor, 1, None)
 
     def _apply_update(self, actor: _Actor, update: Update) -> None:
         if self._on_step is not None:
