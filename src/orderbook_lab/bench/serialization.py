@@ -42,7 +42,9 @@ engines see it:
 Figures per codec and payload (``measure``): ``encode_ns``, ``decode_ns``
 and ``round_trip_ns`` (``decode(encode(value))``, in this process: CPU
 only; ``bench ipc`` adds a pipe) per payload, medians of samples taken
-with the garbage collector off, as ``timeit`` does; ``bytes`` encoded; and
+with the garbage collector off, as ``timeit`` does, the three in turn
+(round robin) so that a slow spell of a shared machine hits all three
+alike; ``bytes`` encoded; and
 what one decode allocates, measured in a separate pass after the timings
 with ``tracemalloc`` (which slows every allocation down, so it never runs
 while timing): ``decode_peak_bytes``, the highest traced memory during the
@@ -66,7 +68,7 @@ import random
 import time
 from typing import Any
 
-from ._runner import calibrate, sample
+from ._runner import calibrate
 
 __all__ = [
     "SERIAL_CODECS",
@@ -224,13 +226,22 @@ def _allocations(decode, data) -> tuple[int, int]:
     return peak - harness_peak, blocks - harness_blocks
 
 
-def _timed(run, timing: dict) -> list[float]:
-    """ns per call of each sample, GC off while sampling (as timeit)."""
+def _round_robin(runs: dict, timing: dict) -> dict[str, list[float]]:
+    """ns per call of each sample of each ``run(loops)`` in ``runs``, GC off
+    while sampling (as timeit). Each is calibrated and warmed up, then the
+    samples go round robin (one of each per round), so that drift in the
+    machine's speed hits encode, decode and round trip alike."""
     gc.collect()
     gc.disable()
     try:
-        loops = calibrate(run, timing["min_sample_s"])
-        return [ns / loops for ns in sample(run, loops, timing["repeats"])]
+        loops = {name: calibrate(run, timing["min_sample_s"]) for name, run in runs.items()}
+        for name, run in runs.items():  # warm-up, thrown away
+            run(loops[name])
+        samples: dict[str, list[float]] = {name: [] for name in runs}
+        for _ in range(timing["repeats"]):
+            for name, run in runs.items():
+                samples[name].append(run(loops[name]) / loops[name])
+        return samples
     finally:
         gc.enable()
 
@@ -262,12 +273,12 @@ def measure(name: str, stream_path: str, timing: dict) -> dict[str, Any]:
     for payload, (value, _) in built.items():
         encode, decode = codecs[payload]
         data = encoded[payload]
-        results[payload] = {
-            "encode_ns": _timed(_loop(encode, value), timing),
-            "decode_ns": _timed(_loop(decode, data), timing),
-            "round_trip_ns": _timed(_loop(lambda v, e=encode, d=decode: d(e(v)), value), timing),
-            "bytes": len(data),
+        runs = {
+            "encode_ns": _loop(encode, value),
+            "decode_ns": _loop(decode, data),
+            "round_trip_ns": _loop(lambda v, e=encode, d=decode: d(e(v)), value),
         }
+        results[payload] = {**_round_robin(runs, timing), "bytes": len(data)}
     for payload in built:  # tracemalloc after every timing: it slows allocation down
         peak, blocks = _allocations(codecs[payload][1], encoded[payload])
         results[payload]["decode_peak_bytes"] = peak
