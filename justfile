@@ -27,6 +27,7 @@ bench *ARGS:
     uv run orderbook-lab bench book {{ARGS}}
     uv run orderbook-lab bench codec {{ARGS}}
     uv run orderbook-lab bench ipc {{ARGS}}
+    uv run orderbook-lab bench pipeline {{ARGS}}
 
 # Run one experiment: just experiment 1.2
 experiment ID *ARGS:

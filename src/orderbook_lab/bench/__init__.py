@@ -1,4 +1,4 @@
-"""Benchmarks the docs quote: ``orderbook-lab bench book|codec|ipc``.
+"""Benchmarks the docs quote: ``orderbook-lab bench book|codec|ipc|pipeline``.
 
 Each bench runs its contenders in fresh worker processes (``_runner``),
 returns a report of measured medians, and never prints: the CLI renders

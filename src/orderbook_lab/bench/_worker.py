@@ -24,6 +24,14 @@ def main(argv: list[str]) -> int:
         from .codec import measure
 
         answer = measure(args["contender"], args["stream"], args["timing"])
+    elif bench == "codec-serial":
+        from .serialization import measure
+
+        answer = measure(args["contender"], args["stream"], args["timing"])
+    elif bench == "pipeline":
+        from .pipeline import measure
+
+        answer = measure(args["contender"], args["stream"], args["timing"])
     elif bench == "ipc":
         from .ipc import measure
 

@@ -21,6 +21,14 @@ end to end. Workers (fresh processes, see ``_runner``):
 
 All rates are medians of the samples; every sample is one pass over the
 whole seeded stream (the ``source`` command's stream) on fresh books.
+
+The same command then compares serializations (``serialization``):
+pickle, msgspec MessagePack, msgspec JSON and stdlib ``json`` on one
+``price_change``, one phase 3 frame of 100 messages and a snapshot of
+1,000 levels; encode, decode and round trip times, bytes, and what a
+decode allocates. Its headline is the frame's round trip, msgspec
+MessagePack against pickle (``ipc_batch_msgpack_vs_pickle_x``; issue #15
+asks for at least 5x and aims at 10x: ``IPC_BATCH_GOAL_X``).
 """
 
 from __future__ import annotations
@@ -33,8 +41,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._runner import Timing, calibrate, median, rotated, run_worker, sample
+from .serialization import PAYLOAD_NOTES, PAYLOADS, SERIAL_CODECS
 
-__all__ = ["CodecReport", "run_codec_bench"]
+__all__ = ["CodecReport", "IPC_BATCH_GOAL_X", "run_codec_bench"]
+
+IPC_BATCH_GOAL_X = (5.0, 10.0)
+"""Issue #15's (goal, target) for msgspec MessagePack's round trip of the
+phase 3 frame against pickle's: how many times faster."""
 
 _SEED = 1
 _ASSETS = 10
@@ -216,6 +229,22 @@ class CodecReport:
     changes_per_s: float = 0.0
     breakdown_us: dict[str, float] = field(default_factory=dict)
     metrics_overhead_pct: float = 0.0
+    serialization: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    """Payload -> codec -> medians ``encode_ns``, ``decode_ns``,
+    ``round_trip_ns``, and ``bytes``, ``decode_peak_bytes``,
+    ``decode_blocks`` (see ``serialization``); in ``PAYLOADS`` and
+    ``SERIAL_CODECS`` order."""
+    serial_samples: int = 0
+    """Samples behind each serialization median."""
+
+    @property
+    def ipc_batch_msgpack_vs_pickle_x(self) -> float:
+        """pickle's round trip of the 100-message frame over msgspec
+        MessagePack's: how many times faster msgspec is (0.0 if not run)."""
+        batch = self.serialization.get("ipc_batch", {})
+        if "pickle" not in batch or "msgspec-msgpack" not in batch:
+            return 0.0
+        return batch["pickle"]["round_trip_ns"] / batch["msgspec-msgpack"]["round_trip_ns"]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -235,6 +264,27 @@ class CodecReport:
             "breakdown_us": {k: round(v, 3) for k, v in self.breakdown_us.items()},
             "metrics_overhead_pct": round(self.metrics_overhead_pct, 2),
             "engine_msgs_per_s": {k: round(v, 1) for k, v in self.engine_msgs_per_s.items()},
+            "serialization": {
+                "codecs": list(SERIAL_CODECS),
+                "payloads": {name: PAYLOAD_NOTES[name] for name in self.serialization},
+                "results": [
+                    {
+                        "codec": codec,
+                        "payload": payload,
+                        **{key: round(value, 1) for key, value in figures.items()},
+                        "round_trip_vs_pickle_x": round(
+                            self.serialization[payload]["pickle"]["round_trip_ns"] / figures["round_trip_ns"],
+                            3,
+                        ),
+                    }
+                    for payload, by_codec in self.serialization.items()
+                    for codec, figures in by_codec.items()
+                ],
+                "samples": self.serial_samples,
+                "timing": "in-process, garbage collector off while sampling; allocations by tracemalloc",
+            },
+            "ipc_batch_msgpack_vs_pickle_x": round(self.ipc_batch_msgpack_vs_pickle_x, 3),
+            "ipc_batch_goal": {"at_least_x": IPC_BATCH_GOAL_X[0], "target_x": IPC_BATCH_GOAL_X[1]},
             "method": {
                 "processes_per_contender": self.timing.processes,
                 "repeats_per_process": self.timing.repeats,
@@ -252,6 +302,7 @@ def run_codec_bench(
     messages = messages or (5_000 if quick else 50_000)
     timing = timing or (Timing.quick() if quick else Timing(processes=2))
     samples: dict[str, dict[str, Any]] = {}
+    serial: dict[str, dict[str, dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="orderbook-lab-bench-") as tmp:
         path = os.path.join(tmp, "stream.jsonl")
         lines = MessageSource.synthetic(
@@ -279,6 +330,24 @@ def run_codec_bench(
                     elif key == "breakdown_ns":  # name -> samples
                         for step, step_values in values.items():
                             got.setdefault(f"breakdown:{step}", []).extend(step_values)
+            for name in rotated(SERIAL_CODECS, round_no):
+                if progress is not None:
+                    progress(f"serialization, {name}: worker {round_no + 1}/{timing.processes}")
+                answer = run_worker(
+                    {
+                        "bench": "codec-serial",
+                        "contender": name,
+                        "stream": path,
+                        "timing": {"repeats": timing.repeats, "min_sample_s": timing.min_sample_s},
+                    }
+                )
+                for payload, figures in answer["payloads"].items():
+                    got = serial.setdefault(payload, {}).setdefault(name, {})
+                    for key, value in figures.items():
+                        if isinstance(value, list):
+                            got.setdefault(key, []).extend(value)
+                        else:  # sizes and allocations: the same in every worker
+                            got[key] = value
     stdlib = samples["stdlib"]
     report = CodecReport(stdlib["messages"], stdlib["changes"], timing, python_version(), machine())
     for name in ("stdlib", "msgspec"):
@@ -298,4 +367,13 @@ def run_codec_bench(
     parts["engine loop (rest)"] = on / 1e3 - sum(parts.values())
     parts["total (phase 1 engine)"] = on / 1e3
     report.breakdown_us = parts
+    for payload in PAYLOADS:
+        report.serialization[payload] = {
+            codec: {
+                key: median(value) if isinstance(value, list) else value
+                for key, value in serial[payload][codec].items()
+            }
+            for codec in SERIAL_CODECS
+        }
+    report.serial_samples = len(serial[PAYLOADS[0]][SERIAL_CODECS[0]]["encode_ns"])
     return report

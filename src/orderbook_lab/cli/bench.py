@@ -1,4 +1,4 @@
-"""``orderbook-lab bench book|codec|ipc``: run a bench, print its table.
+"""``orderbook-lab bench book|codec|ipc|pipeline``: run a bench, print its tables.
 
 The measuring lives in ``orderbook_lab.bench``; this module only turns its
 reports into rich tables (units in the headers, a ratio column) and JSON.
@@ -10,16 +10,19 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..bench import book as book_bench
 from ..bench import codec as codec_bench
 from ..bench import ipc as ipc_bench
+from ..bench import pipeline as pipeline_bench
+from ..bench import serialization
 from . import options as opt
 from .app import _write_json, err, out
 
 bench_app = typer.Typer(
-    help="Benchmarks with seeded data, fresh worker processes and medians: book, codec, ipc.",
+    help="Benchmarks with seeded data, fresh worker processes and medians: book, codec, ipc, pipeline.",
     no_args_is_help=True,
 )
 
@@ -31,9 +34,10 @@ Quick = Annotated[
 ]
 
 
-_BOOK_TABLE_WIDTH = 110
-"""The book tables' natural width: printed whole even where the console
-reports 80 columns (pipes, CI logs), rather than with truncated headers."""
+_WIDE_TABLE_WIDTH = 110
+"""The natural width of the wide tables (book, codec's serialization,
+pipeline): printed whole even where the console reports 80 columns (pipes,
+CI logs), rather than with truncated headers."""
 
 
 def _progress(text: str) -> None:
@@ -119,7 +123,7 @@ def book(json_out: opt.JsonOut = None, quick: Quick = False) -> None:
         err.print(f"skipped {name}: {reason}", highlight=False)
     command = "orderbook-lab bench book" + (" --quick" if quick else "")
     # A console of its own: Console.print caps ``width`` at the console's.
-    console = Console(width=max(out.width, _BOOK_TABLE_WIDTH))
+    console = Console(width=max(out.width, _WIDE_TABLE_WIDTH))
     for number, table in enumerate(book_tables(report, command)):
         if number:
             console.print()
@@ -166,8 +170,6 @@ def codec_tables(report: codec_bench.CodecReport, command: str) -> list[Table]:
         title="one phase-1 message (stdlib json, metrics on), each step timed alone",
         title_justify="left",
         header_style="bold",
-        caption=caption,
-        caption_justify="left",
     )
     breakdown.add_column("step", no_wrap=True)
     breakdown.add_column("µs / msg", justify="right")
@@ -177,17 +179,92 @@ def codec_tables(report: codec_bench.CodecReport, command: str) -> list[Table]:
         share = "" if step.startswith("total") else f"{100 * us / total:.0f}%"
         breakdown.add_row(step.replace("_", " + "), f"{us:.2f}", share)
     breakdown.add_row("metrics on vs off (engine)", f"{report.metrics_overhead_pct:+.1f}%", "")
-    return [rates, breakdown]
+    tables = [rates, breakdown, *serialization_tables(report)]
+    tables[-1].caption = caption
+    tables[-1].caption_justify = "left"
+    return tables
+
+
+_CODEC_LABELS = {
+    "pickle": "pickle (protocol 5)",
+    "msgspec-msgpack": "msgspec msgpack (typed)",
+    "msgspec-json": "msgspec json (typed)",
+    "stdlib-json": "stdlib json (builtins)",
+}
+
+
+def _us(ns: float) -> str:
+    us = ns / 1e3
+    if us < 10:
+        return f"{us:.2f}"
+    return f"{us:.1f}" if us < 100 else f"{us:,.0f}"
+
+
+def serialization_tables(report: codec_bench.CodecReport) -> list[Table]:
+    """One table per payload, one row per codec; the ratio column divides
+    pickle's round trip by the codec's (how many times faster). The
+    frame's table carries the issue's headline in its caption."""
+    tables = []
+    for payload, by_codec in report.serialization.items():
+        table = Table(
+            # escaped: the type in the frame's note reads as markup ("[int, bool, Message]")
+            title=escape(f"serialization, {payload}: {serialization.PAYLOAD_NOTES[payload]}"),
+            title_justify="left",
+            header_style="bold",
+        )
+        table.add_column("codec", no_wrap=True)
+        for column in (
+            "encode\n(µs)",
+            "decode\n(µs)",
+            "round trip\n(µs)",
+            "round trip\nvs pickle",
+            "bytes",
+            "decode peak\n(KiB)",
+            "decode\nblocks",
+        ):
+            table.add_column(column, justify="right", no_wrap=True)
+        base = by_codec["pickle"]["round_trip_ns"]
+        for codec, r in by_codec.items():
+            table.add_row(
+                _CODEC_LABELS.get(codec, codec),
+                _us(r["encode_ns"]),
+                _us(r["decode_ns"]),
+                _us(r["round_trip_ns"]),
+                f"{base / r['round_trip_ns']:.2f}x",
+                f"{r['bytes']:,.0f}",
+                f"{r['decode_peak_bytes'] / 1024:.1f}",
+                f"{r['decode_blocks']:,.0f}",
+            )
+        if payload == "ipc_batch":
+            goal, target = codec_bench.IPC_BATCH_GOAL_X
+            table.caption = (
+                f"headline: msgspec msgpack round-trips the frame {report.ipc_batch_msgpack_vs_pickle_x:.2f}x "
+                f"faster than pickle (issue #15: at least {goal:g}x, target {target:g}x)"
+            )
+            table.caption_justify = "left"
+        tables.append(table)
+    return tables
 
 
 @bench_app.command("codec")
 def codec(json_out: opt.JsonOut = None, quick: Quick = False) -> None:
-    """Parse paths (stdlib json vs msgspec structs), the phase-1 engine, a time breakdown, metrics overhead."""
+    """Parse paths (stdlib json vs msgspec structs), the phase-1 engine, a time breakdown, metrics
+    overhead; then pickle, msgspec msgpack, msgspec json and stdlib json on three payloads.
+
+    Serialization: one price_change message, a phase 3 frame of 100
+    messages and a snapshot of 1,000 levels; encode, decode and round trip
+    (in process, CPU only) per payload, bytes, and what one decode
+    allocates (tracemalloc, in a pass of its own: peak KiB, and the blocks
+    still alive after it, the decoded value held). stdlib json returns
+    dicts and lists, not typed messages.
+    """
     err.print(f"[bold]bench codec[/bold]{' (quick)' if quick else ''}", highlight=False)
     report = codec_bench.run_codec_bench(quick=quick, progress=_progress)
     command = "orderbook-lab bench codec" + (" --quick" if quick else "")
+    # A console of its own: the serialization tables are wider than 80 columns.
+    console = Console(width=max(out.width, _WIDE_TABLE_WIDTH))
     for table in codec_tables(report, command):
-        out.print(table)
+        console.print(table)
     _write_json(json_out, report.as_dict())
 
 
@@ -232,4 +309,66 @@ def ipc(json_out: opt.JsonOut = None, quick: Quick = False) -> None:
     err.print(f"[bold]bench ipc[/bold]{' (quick)' if quick else ''}", highlight=False)
     report = ipc_bench.run_ipc_bench(quick=quick, progress=_progress)
     out.print(ipc_table(report, "orderbook-lab bench ipc" + (" --quick" if quick else "")))
+    _write_json(json_out, report.as_dict())
+
+
+def pipeline_table(report: pipeline_bench.PipelineReport, command: str) -> Table:
+    """One row per contender; each lab path's ratio divides its rate by
+    its script's, beside the issue's goal for it."""
+    table = Table(
+        title=f"bench pipeline: raw JSONL file to final books, {report.messages:,} messages "
+        f"({report.lines:,} lines), {report.assets} assets, seed 1, one process",
+        title_justify="left",
+        header_style="bold",
+        caption_justify="left",
+        caption=_footer(
+            report.python, report.machine, command, report.timing.repeats * report.timing.processes
+        ),
+    )
+    table.add_column("contender", no_wrap=True)
+    for column in ("msg/s", "vs its\nscript", "issue #15\ngoal", "goal\nmet", "same\nbooks"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for name, rate in report.msgs_per_s.items():
+        ratio = report.vs_script(name)
+        goal = met = "-"
+        if name in pipeline_bench.GOALS:
+            at_least, target = pipeline_bench.GOALS[name]
+            goal = f"≥ {at_least:g}x" + ("" if target == at_least else f", target {target:g}x")
+            if ratio is not None:
+                met = "yes" if ratio >= at_least else "no"
+        table.add_row(
+            pipeline_bench.LABELS[name],
+            f"{rate:,.0f}",
+            "-" if ratio is None else f"{ratio:.2f}x",
+            goal,
+            met,
+            "yes" if report.same_books_as_lab(name) else "no",
+        )
+    return table
+
+
+@bench_app.command("pipeline")
+def pipeline(json_out: opt.JsonOut = None, quick: Quick = False) -> None:
+    """Raw JSONL file to final books: orderbook-lab (stdlib json and msgspec) against the script a user
+    would write with json.loads or msgspec and the order-book C extension.
+
+    Each pass reads, parses and applies the whole file in one process; all
+    four run on the same seeded file (20,000 messages, 20 assets; --quick:
+    5,000), each in fresh worker processes. orderbook-lab is parse_line or
+    parse_line_msgspec, then MessageRouter.apply; the scripts decode each
+    line with json.loads or msgspec structs and set levels in one
+    order-book OrderBook per asset. "vs its script" divides each
+    orderbook-lab path's msg/s by the script with the same JSON decoder;
+    "same books" says whether a contender ended with exactly the books of
+    orderbook-lab's stdlib path (every level of every asset).
+    """
+    err.print(f"[bold]bench pipeline[/bold]{' (quick)' if quick else ''}", highlight=False)
+    report = pipeline_bench.run_pipeline_bench(quick=quick, progress=_progress)
+    for name, reason in report.skipped:
+        err.print(f"skipped {name}: {reason}", highlight=False)
+    command = "orderbook-lab bench pipeline" + (" --quick" if quick else "")
+    console = Console(width=max(out.width, _WIDE_TABLE_WIDTH))
+    console.print(pipeline_table(report, command))
+    if not report.same_books:
+        err.print("[red]warning:[/red] the contenders ended with different books", highlight=False)
     _write_json(json_out, report.as_dict())
