@@ -282,7 +282,7 @@ def test_every_codec_round_trips_every_payload_to_an_equal_value(codec, stream_p
     answer = serialization.measure(codec, stream_path, {"repeats": 1, "min_sample_s": 0.0})
     assert set(answer["payloads"]) == set(serialization.PAYLOADS)
     for payload, (value, kind) in serialization.payloads(stream_path).items():
-        encode, decode = serialization._codec(codec, kind)
+        encode, decode = serialization.codec_functions(codec, kind)
         decoded = decode(encode(value))
         if codec == "stdlib-json":  # builtins: dicts and lists, not the typed messages
             assert decoded != value and isinstance(decoded, (dict, list))

@@ -78,6 +78,8 @@ __all__ = [
     "SNAPSHOT_LEVELS",
     "payloads",
     "measure",
+    "codec_functions",
+    "decode_allocations",
 ]
 
 SERIAL_CODECS = ("pickle", "msgspec-msgpack", "msgspec-json", "stdlib-json")
@@ -173,7 +175,7 @@ def _snapshot() -> Any:
     return book
 
 
-def _codec(name: str, kind: Any):
+def codec_functions(name: str, kind: Any):
     """(encode, decode) of codec ``name`` for values of type ``kind``,
     built once."""
     if name == "pickle":
@@ -200,7 +202,7 @@ def _check(name: str, payload: str, decoded: Any, value: Any, kind: Any) -> None
     assert decoded == value, f"{name} did not round-trip the {payload} payload"
 
 
-def _allocations(decode, data) -> tuple[int, int]:
+def decode_allocations(decode, data) -> tuple[int, int]:
     """(peak bytes, blocks kept) of one ``decode(data)`` under tracemalloc,
     less the same steps with a decode that does nothing (see the module
     docstring)."""
@@ -263,7 +265,7 @@ def measure(name: str, stream_path: str, timing: dict) -> dict[str, Any]:
     payload, the samples (``encode_ns``, ``decode_ns``, ``round_trip_ns``)
     and ``bytes``, ``decode_peak_bytes``, ``decode_blocks``."""
     built = payloads(stream_path)
-    codecs = {payload: _codec(name, kind) for payload, (_, kind) in built.items()}
+    codecs = {payload: codec_functions(name, kind) for payload, (_, kind) in built.items()}
     encoded = {}
     for payload, (value, kind) in built.items():  # checked once, before any timing
         encode, decode = codecs[payload]
@@ -280,7 +282,7 @@ def measure(name: str, stream_path: str, timing: dict) -> dict[str, Any]:
         }
         results[payload] = {**_round_robin(runs, timing), "bytes": len(data)}
     for payload in built:  # tracemalloc after every timing: it slows allocation down
-        peak, blocks = _allocations(codecs[payload][1], encoded[payload])
+        peak, blocks = decode_allocations(codecs[payload][1], encoded[payload])
         results[payload]["decode_peak_bytes"] = peak
         results[payload]["decode_blocks"] = blocks
     return {"codec": name, "payloads": results, "batch": IPC_BATCH, "pid": os.getpid()}

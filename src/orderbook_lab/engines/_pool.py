@@ -181,8 +181,7 @@ class PoolEngine(Lifecycle):
                 if len(batch) >= limit:
                     batches[worker] = []
                     self._send(worker, (batch, []))
-                continue
-            for message in pipeline.accept(frame):
+            for message in pipeline.accept(frame) if route is None else ():
                 primary = True
                 for worker, part in routes.parts(message):
                     batch = batches[worker]

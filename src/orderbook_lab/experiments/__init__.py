@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import phase1, phase2, phase3, phase4, phase5
+from . import phase1, phase2, phase3, phase4, phase5, phase6
 from .base import Experiment, Plot, Progress, Report, Table
 
 __all__ = ["EXPERIMENTS", "Experiment", "Plot", "Report", "Table", "lesson_files", "run_experiment"]
@@ -21,6 +21,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         *phase3.EXPERIMENTS,
         *phase4.EXPERIMENTS,
         *phase5.EXPERIMENTS,
+        *phase6.EXPERIMENTS,
     )
 }
 

@@ -78,7 +78,7 @@ def _by(ratio: float, more: str, less: str, within: float = _SAME_WITHIN, same: 
     return f"{same} (within noise, ±{within:.0%})"
 
 
-def _best_us(fn: Callable[[], object], loops: int, repeats: int) -> float:
+def best_us(fn: Callable[[], object], loops: int, repeats: int) -> float:
     """The best over ``repeats`` of the mean time of one call, in µs. The
     best, as ``timeit`` advises: on a shared machine noise only ever adds."""
     best = float("inf")
@@ -266,15 +266,15 @@ def _costs(per_side: int, loops: int, repeats: int) -> list:
         try:
             with BookStore(prefix, checksum=checksum) as store, BookReader(prefix, verify=checksum) as reader:
                 payload = store.publish(book)
-                publish_us = _best_us(lambda: store.publish(book), loops, repeats)
-                read_all = _best_us(lambda: reader.read("cost"), loops, repeats)
-                read_10 = _best_us(lambda: reader.read("cost", 10), loops, repeats)
+                publish_us = best_us(lambda: store.publish(book), loops, repeats)
+                read_all = best_us(lambda: reader.read("cost"), loops, repeats)
+                read_10 = best_us(lambda: reader.read("cost", 10), loops, repeats)
         finally:
             cleanup(prefix)
         row.append((payload, publish_us, read_all, read_10))
     (payload, pub_crc, read_crc, read10_crc), (_, pub_plain, read_plain, _) = row
     body = bytes(payload - 4)
-    crc_us = _best_us(lambda: zlib.crc32(body), loops, repeats)
+    crc_us = best_us(lambda: zlib.crc32(body), loops, repeats)
     return [payload, round(pub_crc, 2), round(pub_plain, 2), round(read_crc, 2), round(read_plain, 2),
             round(read10_crc, 2), round(crc_us, 2), round(100 * crc_us / read_crc, 1)]  # fmt: skip
 
@@ -295,7 +295,7 @@ class _Snapshot(msgspec.Struct, array_like=True):
 _DEEP_LEVELS = 300
 
 
-def _sample_books(quick: bool) -> list[tuple[str, StateMachine, int | None]]:
+def sample_books(quick: bool) -> list[tuple[str, StateMachine, int | None]]:
     """The top 10 and the whole of the largest book of a simulated stream,
     and a deep book (the stream's books are shallow; real ones need not be)."""
     router = MessageRouter()
@@ -319,7 +319,7 @@ Columns = tuple[list[int], list[float], list[int], list[float]]
 Pairs = tuple[list[tuple[int, float]], list[tuple[int, float]]]
 
 
-def _codecs() -> dict[str, tuple[Callable[..., bytes], Callable[[bytes], Pairs]]]:
+def snapshot_codecs() -> dict[str, tuple[Callable[..., bytes], Callable[[bytes], Pairs]]]:
     """name -> (encode(asset, as_of_ns, version, columns), decode(bytes) -> (bids, asks)).
 
     Every codec starts from the same input, the four columns a book gives
@@ -351,11 +351,11 @@ def _codecs() -> dict[str, tuple[Callable[..., bytes], Callable[[bytes], Pairs]]
             lambda a, t, v, c: mp_encoder.encode(_Snapshot(a, t, v, *c)),
             lambda raw: _struct_pairs(mp_decoder.decode(raw)),
         ),
-        _PACKED: (packed_encode, lambda raw: _pairs(L.decode_columns(raw))),
+        PACKED: (packed_encode, lambda raw: _pairs(L.decode_columns(raw))),
     }
 
 
-_PACKED = "packed binary (this store)"
+PACKED = "packed binary (this store)"
 
 
 def _pairs(columns) -> Pairs:
@@ -371,7 +371,7 @@ def encodings(quick: bool, progress: Progress) -> Report:
     """4.5: what one book snapshot costs in each encoding."""
     report = Report("4.5", "Snapshot encodings", quick=quick)
     loops, repeats = (200, 3) if quick else (3000, 7)
-    codecs = _codecs()
+    codecs = snapshot_codecs()
     table = Table(
         f"One book snapshot: from the book's columns to bytes and back to (price, size) pairs "
         f"(best of {repeats} x {loops:,} loops)",
@@ -380,7 +380,7 @@ def encodings(quick: bool, progress: Progress) -> Report:
     )  # fmt: skip
     report.tables.append(table)
     summary = {}
-    samples = _sample_books(quick)
+    samples = sample_books(quick)
     for label, book, depth in samples:
         columns = book.columns(depth)
         want = _pairs(columns)
@@ -391,9 +391,9 @@ def encodings(quick: bool, progress: Progress) -> Report:
             raw = encode(*args)
             if decode(raw) != want:
                 raise AssertionError(f"{name} did not round-trip {label}")
-            rows[name] = (len(raw), _best_us(lambda e=encode, a=args: e(*a), loops, repeats),
-                          _best_us(lambda d=decode, r=raw: d(r), loops, repeats))  # fmt: skip
-        base_size, base_enc, base_dec = rows[_PACKED]
+            rows[name] = (len(raw), best_us(lambda e=encode, a=args: e(*a), loops, repeats),
+                          best_us(lambda d=decode, r=raw: d(r), loops, repeats))  # fmt: skip
+        base_size, base_enc, base_dec = rows[PACKED]
         for name, (size, enc, dec) in rows.items():
             table.add(label, f"{len(columns[0])}+{len(columns[2])}", name, size, round(enc, 2), round(dec, 2),
                       f"{size / base_size:.2f}x", f"{(enc + dec) / (base_enc + base_dec):.2f}x")  # fmt: skip
@@ -420,11 +420,11 @@ def encodings(quick: bool, progress: Progress) -> Report:
     report.findings += encodings_findings(summary, {name: (min(f), max(f)) for name, f in sizes.items()})
     largest = summary[samples[1][0]]
     report.headline = {
-        "packed_round_trip_us": round(largest[_PACKED][1] + largest[_PACKED][2], 2),
+        "packed_round_trip_us": round(largest[PACKED][1] + largest[PACKED][2], 2),
         "pickle_round_trip_us": round(
             largest["pickle (protocol 5)"][1] + largest["pickle (protocol 5)"][2], 2
         ),
-        "packed_size_b": largest[_PACKED][0],
+        "packed_size_b": largest[PACKED][0],
     }
     return report
 
@@ -437,7 +437,7 @@ def encodings_findings(summary: dict[str, dict], spread: dict[str, tuple[int, in
     for label, rows in summary.items():
         smallest = min(rows, key=lambda n: rows[n][0])
         fastest = min(rows, key=lambda n: rows[n][1] + rows[n][2])
-        packed, pickled = rows[_PACKED], rows["pickle (protocol 5)"]
+        packed, pickled = rows[PACKED], rows["pickle (protocol 5)"]
         trip = (packed[1] + packed[2]) / (pickled[1] + pickled[2]) if pickled[1] + pickled[2] else 1.0
         findings.append(
             f"{label}: smallest {smallest} ({rows[smallest][0]:,} B), fastest round trip {fastest} "
@@ -451,7 +451,7 @@ def encodings_findings(summary: dict[str, dict], spread: dict[str, tuple[int, in
         "The packed layout kept one size, so its slot can be rewritten in place; it also puts every field at a "
         "known offset: a reader reads the counts, copies exactly that many bytes and can stop after the top 10 "
         "levels; the others must be decoded whole."
-        if _PACKED in fixed
+        if PACKED in fixed
         else "Even the packed layout varied in size here, so a slot must be sized for the largest version."
     )
     findings.append(
@@ -644,15 +644,15 @@ def query_latency(quick: bool, progress: Progress) -> Report:
         ["step", "µs"],
     )
     report.tables.append(costs)
-    _, book, _ = _sample_books(quick)[1]
+    _, book, _ = sample_books(quick)[1]
     view = book.snapshot(10)
     answer = Answer(1, view, 0, 0)
     costs.add(
         "phase 3, worker: book.snapshot(10)",
-        round(_best_us(lambda: book.snapshot(10), loops, cost_repeats), 2),
+        round(best_us(lambda: book.snapshot(10), loops, cost_repeats), 2),
     )
     costs.add("phase 3, reply: pickle + unpickle the answer",
-              round(_best_us(lambda: pickle.loads(pickle.dumps(answer, protocol=5)), loops, cost_repeats), 2))  # fmt: skip
+              round(best_us(lambda: pickle.loads(pickle.dumps(answer, protocol=5)), loops, cost_repeats), 2))  # fmt: skip
     prefix = new_prefix()
     try:
         with (
@@ -662,9 +662,9 @@ def query_latency(quick: bool, progress: Progress) -> Report:
         ):
             store.publish(book)
             asset = book.asset_id
-            depth0 = _best_us(lambda: reader.read(asset, 0), loops, cost_repeats)
-            depth10 = _best_us(lambda: reader.read(asset, 10), loops, cost_repeats)
-            no_crc = _best_us(lambda: plain.read(asset, 10), loops, cost_repeats)
+            depth0 = best_us(lambda: reader.read(asset, 0), loops, cost_repeats)
+            depth10 = best_us(lambda: reader.read(asset, 10), loops, cost_repeats)
+            no_crc = best_us(lambda: plain.read(asset, 10), loops, cost_repeats)
     finally:
         cleanup(prefix)
     costs.add("phase 4: read depth 0 (find, copy, check seq + crc32, header)", round(depth0, 2))
