@@ -9,11 +9,12 @@ from orderbook_lab.experiments.phase6 import (
     end_to_end_findings,
     publish_cost_findings,
     queue_throughput_findings,
+    schema_cost_findings,
 )
 
 
 def test_phase6_experiments_are_registered():
-    assert [e for e in EXPERIMENTS if e.startswith("6.")][:4] == ["6.1", "6.2", "6.3", "6.4"]
+    assert [e for e in EXPERIMENTS if e.startswith("6.")] == ["6.1", "6.2", "6.3", "6.4", "6.5"]
 
 
 def test_quick_runs_compare_what_the_lesson_compares(quick_reports):
@@ -81,3 +82,17 @@ def test_publish_cost_findings_answer_the_tenfold_question():
 
     assert "no: the best" in publish_cost_findings(books(4.8))[0]
     assert "yes, with msgspec msgpack (Struct)" in publish_cost_findings(books(1.2))[0]
+
+
+def test_schema_cost_findings_flip():
+    figures = {
+        "array_bytes_per_message": 300.0, "v1_bytes_per_message": 420.0, "v2_bytes_per_message": 430.0,
+        "array_encode_ns_per_message": 230.0, "v2_encode_ns_per_message": 340.0, "v1_encode_ns_per_message": 330.0,
+        "array_decode_ns_per_message": 680.0, "v1_decode_ns_per_message": 820.0, "v2_decode_ns_per_message": 840.0,
+        "v2_reads_v1_decode_ns_per_message": 810.0, "v1_reads_v2_decode_ns_per_message": 830.0,
+        "v2_from_messages_ns_per_message": 760.0, "v2_to_messages_ns_per_message": 790.0,
+    }  # fmt: skip
+    same = schema_cost_findings(figures)
+    assert "1.43x the bytes" in same[0] and "no more than reading its own" in same[1]
+    slower = schema_cost_findings({**figures, "v2_reads_v1_decode_ns_per_message": 1200.0})
+    assert "1.43x (v2 reading v1)" in slower[1]

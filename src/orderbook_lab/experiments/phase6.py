@@ -442,6 +442,76 @@ def publish_cost_findings(figures: dict) -> list[str]:
     return findings
 
 
+# --------------------------------------------------------------------- 6.5
+
+
+def schema_cost(quick: bool, progress: Progress) -> Report:
+    """6.5: what an evolvable (versioned, map-encoded) wire format costs
+    against today's positional one, and what reading the other version costs."""
+    from ..core.schema import schema_costs
+
+    messages = _stream_messages(1000 if quick else 20_000)
+    repeats = 3 if quick else 7
+    progress(f"schema costs over {len(messages):,} messages")
+    figures = schema_costs(messages, repeats)
+    table = Table(
+        f"{len(messages):,} messages of the stream, one MessagePack array each way (median of {repeats} rounds)",
+        ["form", "bytes/msg", "encode (ns/msg)", "decode (ns/msg)", "bytes vs positional (x)",
+         "decode vs positional (x)"],
+    )  # fmt: skip
+    base_bytes, base_decode = figures["array_bytes_per_message"], figures["array_decode_ns_per_message"]
+    for label, key in (
+        ("positional (today's IPC)", "array"),
+        ("v1, named fields", "v1"),
+        ("v2, named fields", "v2"),
+    ):
+        size, decode = figures[f"{key}_bytes_per_message"], figures[f"{key}_decode_ns_per_message"]
+        table.add(label, round(size, 1), round(figures[f"{key}_encode_ns_per_message"], 1), round(decode, 1),
+                  round(size / base_bytes, 2), round(decode / base_decode, 2))  # fmt: skip
+    table.add("v2 reading v1 bytes", round(figures["v1_bytes_per_message"], 1), "-",
+              round(figures["v2_reads_v1_decode_ns_per_message"], 1), "-",
+              round(figures["v2_reads_v1_decode_ns_per_message"] / base_decode, 2))  # fmt: skip
+    table.add("v1 reading v2 bytes", round(figures["v2_bytes_per_message"], 1), "-",
+              round(figures["v1_reads_v2_decode_ns_per_message"], 1), "-",
+              round(figures["v1_reads_v2_decode_ns_per_message"] / base_decode, 2))  # fmt: skip
+    report = Report("6.5", "The cost of schema evolution", [table], quick=quick)
+    report.findings += schema_cost_findings(figures)
+    report.headline = {
+        "named_bytes_vs_positional_x": round(figures["v2_bytes_per_message"] / base_bytes, 2),
+        "named_decode_vs_positional_x": round(figures["v2_decode_ns_per_message"] / base_decode, 2),
+        "v2_reads_v1_vs_v2_x": round(
+            figures["v2_reads_v1_decode_ns_per_message"] / figures["v2_decode_ns_per_message"], 2
+        ),
+    }
+    return report
+
+
+def schema_cost_findings(figures: dict) -> list[str]:
+    """6.5's conclusions. ``figures``: what ``core.schema.schema_costs``
+    returns (bytes and ns per message for each form)."""
+    bytes_x = figures["v2_bytes_per_message"] / figures["array_bytes_per_message"]
+    encode_x = figures["v2_encode_ns_per_message"] / figures["array_encode_ns_per_message"]
+    decode_x = figures["v2_decode_ns_per_message"] / figures["array_decode_ns_per_message"]
+    findings = [
+        f"Naming every field so that versions can differ cost {bytes_x:.2f}x the bytes of the positional form, "
+        f"{encode_x:.2f}x its encode time and {decode_x:.2f}x its decode time per message."
+    ]
+    cross = figures["v2_reads_v1_decode_ns_per_message"] / figures["v2_decode_ns_per_message"]
+    back = figures["v1_reads_v2_decode_ns_per_message"] / figures["v1_decode_ns_per_message"]
+    if abs(cross - 1) <= _SAME_WITHIN and abs(back - 1) <= _SAME_WITHIN:
+        mixed = "no more than reading its own (within noise, ±10%): the migration is a default and a key name"
+    else:
+        mixed = f"{cross:.2f}x (v2 reading v1) and {back:.2f}x (v1 reading v2) of reading its own"
+    findings.append(f"Reading the other version's bytes cost {mixed}.")
+    convert = figures["v2_from_messages_ns_per_message"] + figures["v2_to_messages_ns_per_message"]
+    findings.append(
+        f"Turning the lab's messages into v2 wire structs and back cost {convert:.0f} ns per message, about "
+        f"{convert / figures['v2_decode_ns_per_message']:.1f} decodes' worth: a process that kept the wire structs "
+        "as its own messages would not pay it."
+    )
+    return findings
+
+
 EXPERIMENTS = (
     Experiment("6.1", "Codec speed by payload size",
                "How do pickle, msgspec and json compare from a small message to a 100 KB snapshot, in time, "
@@ -453,4 +523,7 @@ EXPERIMENTS = (
                "How many messages a second cross a pipe, by codec and by messages per frame?", queue_throughput),
     Experiment("6.4", "Shared-memory publish cost by codec",
                "Can a cheaper codec publish books to shared memory ten times as often?", publish_cost),
+    Experiment("6.5", "The cost of schema evolution",
+               "What do versioned messages with named fields cost against positional ones, and what does "
+               "reading the other version cost?", schema_cost),
 )  # fmt: skip
