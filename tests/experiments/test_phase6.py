@@ -47,9 +47,9 @@ def test_codec_by_size_findings_follow_the_trend():
     assert "how they are made" in codec_by_size_findings(_sizes(80.0))[2]
 
 
-def _phases(p99_6: float, flat_6: float) -> dict:
-    return {"rows": [
-        {"phase": 5, "paced": True, "throughput": 12000.0, "p50_ms": 1.5, "p99_ms": 3.0, "codec_ms": 18.0},
+def _phases(p99_6: float, flat_6: float, paced_5: float = 12000.0) -> dict:
+    return {"rate": 12000.0, "rows": [
+        {"phase": 5, "paced": True, "throughput": paced_5, "p50_ms": 1.5, "p99_ms": 3.0, "codec_ms": 18.0},
         {"phase": 5, "paced": False, "throughput": 25000.0, "p50_ms": 2.0, "p99_ms": 7.0, "codec_ms": 13.0},
         {"phase": 6, "paced": True, "throughput": 12000.0, "p50_ms": 1.5, "p99_ms": p99_6, "codec_ms": 4.0},
         {"phase": 6, "paced": False, "throughput": flat_6, "p50_ms": 2.0, "p99_ms": 7.0, "codec_ms": 2.0},
@@ -61,6 +61,8 @@ def test_end_to_end_findings_flip():
     assert "cut the p99" in better[0] and "1.44x as fast" in better[1]
     worse = end_to_end_findings(_phases(12.0, 25500.0))
     assert "4.00x phase 5's" in worse[0] and "no different" in worse[1]
+    behind = end_to_end_findings(_phases(2.5, 48000.0, paced_5=8000.0))
+    assert "phase 5 managed 8,000: it fell behind" in behind[0] and "phase 6 kept up" in behind[0]
 
 
 def test_queue_throughput_findings_flip():
