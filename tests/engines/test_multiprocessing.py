@@ -222,3 +222,15 @@ def test_an_unknown_codec_is_refused_before_any_process_starts():
     with pytest.raises(EngineError, match="no codec 'yaml'"):
         MultiprocessingEngine(RunConfig(engine="multiprocessing", codec="yaml"))
     assert multiprocessing.active_children() == []
+
+
+def test_a_dispatcher_behind_its_pace_still_batches(make_engine):
+    """Messages that reach the dispatcher late are already older than the
+    batch age limit; a batch must still be aged from when it was opened, or
+    every message would leave in a frame of its own."""
+    config = RunConfig(engine="multiprocessing", messages=2000, assets=8, seed=6, processes=2, rate=1e9)
+    engine = make_engine(config)
+    source = config.synthetic_source()
+    stats = run_engine(engine, source)
+    # rate=1e9 schedules every message at once: each arrives "late"
+    assert stats.pool.ipc.frames_sent < stats.generated / 4

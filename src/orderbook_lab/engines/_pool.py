@@ -7,9 +7,9 @@ how workers start (``_launch``) and how they are stopped (``_halt``).
 The main loop parses each frame (``Pipeline.accept``: generated and
 invalid are counted here), cuts each message into per-worker parts
 (``AssetRoutes.parts``) and appends them to that worker's batch. A batch
-leaves when it holds ``--ipc-batch`` messages or its oldest message has
-waited ``_MAX_BATCH_AGE_NS`` (so a slow, paced stream is not held back
-waiting for a full batch).
+leaves when it holds ``--ipc-batch`` messages or has been open
+``_MAX_BATCH_AGE_NS`` (so a slow, paced stream is not held back waiting
+for a full batch).
 
 Every worker has a bounded queue of ``queue_frames`` frames. The bound is a
 credit count kept here: sending takes a credit, the worker's ``Reply`` to
@@ -53,7 +53,12 @@ from .base import EngineError, Lifecycle, RunConfig, RunStats
 __all__ = ["PoolEngine", "WorkerCrashed", "QueryTimeout"]
 
 _MAX_BATCH_AGE_NS = 2_000_000
-"""A partial batch leaves once its oldest message is 2 ms old."""
+"""A partial batch leaves once it has been open 2 ms. Counted from when the
+dispatcher started it, not from when its first message was produced: a
+dispatcher running behind a paced stream gets messages already older than
+that, and aging them by their birth would send every message in a frame
+of its own, the most expensive way to fall further behind (measured: one
+frame per message, phase 5 at 8,050 of 14,000 msg/s)."""
 _MAX_PENDING_QUERIES = 10_000
 """Queries in flight at once; more are shed (counted)."""
 _LIVENESS_POLL_S = 0.5
@@ -173,7 +178,7 @@ class PoolEngine(Lifecycle):
                 worker = routes.place_line(*route)
                 batch = batches[worker]
                 if not batch:
-                    born[worker] = produced
+                    born[worker] = now()
                 text = frame.text
                 batch.append(
                     (produced, True, Line(frame.line_no, text if type(text) is bytes else text.encode()))
@@ -186,7 +191,7 @@ class PoolEngine(Lifecycle):
                 for worker, part in routes.parts(message):
                     batch = batches[worker]
                     if not batch:
-                        born[worker] = produced
+                        born[worker] = now()
                     batch.append((produced, primary, part))
                     primary = False
                     if len(batch) >= limit:
