@@ -17,6 +17,7 @@ from collections.abc import Callable
 from multiprocessing import shared_memory
 from multiprocessing.connection import Connection
 
+from ..bench._runner import calibrate, sample
 from ..bench.serialization import codec_functions, decode_allocations
 from ..core.messages import BookMessage, Message
 from ..engines import RunConfig, RunStats, phase_config
@@ -42,28 +43,23 @@ _TENFOLD = 10.0
 
 
 def _timed_us(call: Callable[[], object], target_s: float, repeats: int) -> float:
-    """Median over ``repeats`` samples of one call's time (µs); each sample
-    runs as many calls as fill ``target_s``. GC off while timing, as timeit."""
-    loops, began = 1, time.perf_counter()
-    while True:  # calibrate: double until a sample takes long enough
-        began = time.perf_counter()
+    """Median over ``repeats`` samples of one call's time (µs), each sample
+    long enough to last ``target_s`` (the bench's ``calibrate`` and
+    ``sample``); GC off while timing, as timeit."""
+
+    def run(loops: int) -> int:
+        began = time.perf_counter_ns()
         for _ in range(loops):
             call()
-        if time.perf_counter() - began >= target_s / 4 or loops >= 1 << 20:
-            break
-        loops *= 2
+        return time.perf_counter_ns() - began
+
     gc.collect()
     gc.disable()
     try:
-        samples = []
-        for _ in range(repeats):
-            began_ns = time.perf_counter_ns()
-            for _ in range(loops):
-                call()
-            samples.append((time.perf_counter_ns() - began_ns) / loops / 1e3)
+        loops = calibrate(run, target_s)
+        return statistics.median(sample(run, loops, repeats)) / loops / 1e3
     finally:
         gc.enable()
-    return statistics.median(samples)
 
 
 def _snapshot(levels: int) -> BookMessage:

@@ -163,7 +163,6 @@ class AssetActor(_Actor):
         "book",
         "version",
         "top",
-        "top_version",
         "implied",
         "crossing",
         "recheck",
@@ -179,7 +178,6 @@ class AssetActor(_Actor):
         self.version = 0
         """Market messages applied to this book."""
         self.top: tuple[int | None, int | None] | None = None
-        self.top_version = 0
         self.implied: tuple[int | None, int | None, int] = (None, None, 0)
         """(implied bid, implied ask, the complement's version it came from)."""
         self.crossing: Crossing | None = None
@@ -403,7 +401,7 @@ class ActorSystem:
             bid, ask = book.best_bid(), book.best_ask()
             top = (None if bid is None else bid[0], None if ask is None else ask[0])
             if top != actor.top:
-                actor.top, actor.top_version = top, actor.version
+                actor.top = top
                 if actor.clock is not None:
                     self._quote(actor)
                     self._mark(actor, 1, None)
