@@ -64,6 +64,11 @@ class DeliveryName(StrEnum):
     arrival = "arrival"
 
 
+class FlowName(StrEnum):
+    fixed = "fixed"
+    adaptive = "adaptive"
+
+
 class RoutingName(StrEnum):
     directory = "directory"
     hash = "hash"
@@ -74,7 +79,33 @@ _WORK = "Work"
 _OUTPUT = "Output"
 _ASYNC = "Async engine (phase 2)"
 _ACTOR = "Actor engine (phase 5)"
+_FLOW = "Flow control and faults (phase 7)"
 _LIVE = "Live feed"
+
+
+def _pair(option: str) -> Callable[[str | None], tuple[float, float] | None]:
+    """A parser for ``A:B`` (two numbers >= 0) that says what is wrong."""
+
+    def parse(value: str | None) -> tuple[float, float] | None:
+        if value is None:
+            return None
+        first, colon, second = value.partition(":")
+        try:
+            if not colon:
+                raise ValueError
+            pair = (float(first), float(second))
+        except ValueError:
+            raise typer.BadParameter(
+                f"expected two numbers as A:B, got {value!r}", param_hint=option
+            ) from None
+        if min(pair) < 0 or any(x != x or x == float("inf") for x in pair):
+            raise typer.BadParameter(
+                f"both numbers must be finite and >= 0, got {value!r}", param_hint=option
+            )
+        return pair
+
+    return parse
+
 
 Phase = Annotated[
     int | None,
@@ -381,7 +412,86 @@ SlowAsset = Annotated[
 SlowMs = Annotated[
     float,
     typer.Option(
-        "--slow-ms", min=0.0, rich_help_panel=_ACTOR, help="Extra CPU per message of --slow-asset, ms."
+        "--slow-ms",
+        min=0.0,
+        rich_help_panel=_ACTOR,
+        help="Extra CPU per message of --slow-asset or --slow-worker, ms.",
+    ),
+]
+Flow = Annotated[
+    FlowName,
+    typer.Option(
+        "--flow",
+        rich_help_panel=_FLOW,
+        help="Process engines: fixed queues that block when full, or adaptive ones that size themselves "
+        "to --target-wait-ms, with a circuit breaker per worker and shedding by priority.",
+    ),
+]
+TargetWaitMs = Annotated[
+    float,
+    typer.Option(
+        "--target-wait-ms",
+        min=0.001,
+        rich_help_panel=_FLOW,
+        help="--flow adaptive: the wait from dispatcher to book that each queue steers toward, ms.",
+    ),
+]
+BreakerLatencyMs = Annotated[
+    float,
+    typer.Option(
+        "--breaker-latency-ms",
+        min=0.001,
+        rich_help_panel=_FLOW,
+        help="--flow adaptive: a message served slower than this counts as a failure for its worker's breaker.",
+    ),
+]
+RateRamp = Annotated[
+    str | None,
+    typer.Option(
+        "--rate-ramp",
+        metavar="FROM:TO",
+        rich_help_panel=_FLOW,
+        callback=_pair("'--rate-ramp'"),
+        help="Ramp the pace from FROM x --rate to TO x --rate over the run (e.g. 0.1:1.5).",
+        show_default=False,
+    ),
+]
+FaultRate = Annotated[
+    float,
+    typer.Option(
+        "--fault-rate",
+        min=0.0,
+        max=1.0,
+        rich_help_panel=_FLOW,
+        help="Share of --fault-worker's messages that fail on purpose (0-1).",
+    ),
+]
+FaultWorker = Annotated[
+    int,
+    typer.Option(
+        "--fault-worker", min=0, metavar="N", rich_help_panel=_FLOW, help="The worker --fault-rate strikes."
+    ),
+]
+FaultWindow = Annotated[
+    str | None,
+    typer.Option(
+        "--fault-window",
+        metavar="A:B",
+        rich_help_panel=_FLOW,
+        callback=_pair("'--fault-window'"),
+        help="Faults strike only from A to B seconds into the run \\[default: the whole run].",
+        show_default=False,
+    ),
+]
+SlowWorker = Annotated[
+    int | None,
+    typer.Option(
+        "--slow-worker",
+        min=0,
+        metavar="N",
+        rich_help_panel=_FLOW,
+        help="Worker N spends --slow-ms more CPU on every message.",
+        show_default=False,
     ),
 ]
 JsonOut = Annotated[
@@ -515,6 +625,14 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("reorder_updates", ReorderUpdates),
     RunOption("slow_asset", SlowAsset),
     RunOption("slow_ms", SlowMs),
+    RunOption("flow", Flow),
+    RunOption("target_wait_ms", TargetWaitMs),
+    RunOption("breaker_latency_ms", BreakerLatencyMs),
+    RunOption("rate_ramp", RateRamp, generated_stream_only=True),
+    RunOption("fault_rate", FaultRate),
+    RunOption("fault_worker", FaultWorker),
+    RunOption("fault_window", FaultWindow),
+    RunOption("slow_worker", SlowWorker),
 )
 
 

@@ -54,6 +54,7 @@ PHASES: dict[int, dict[str, object]] = {
     4: {"engine": "shared-memory"},
     5: {"engine": "actor"},
     6: {"engine": "actor", "codec": "msgspec", "parse_in": "worker"},
+    7: {"engine": "actor", "codec": "msgspec", "parse_in": "worker", "flow": "adaptive"},
 }
 """Phase number (``--phase``) to the options it presets."""
 

@@ -113,6 +113,29 @@ class RunConfig:
     slow_asset: str | None = None
     """This asset's actor spends ``slow_ms`` more CPU per market message."""
     slow_ms: float = 1.0
+    """Extra CPU per message of ``slow_asset``'s actor, or of every message
+    of ``slow_worker`` (phase 7)."""
+    # Phase 7 (flow control): queues that size themselves, breakers, faults.
+    flow: Literal["fixed", "adaptive"] = "fixed"
+    """``fixed``: each worker's queue is ``queue_frames`` frames and a full
+    one blocks the dispatcher; ``adaptive``: the queue's capacity follows
+    the observed wait, breakers guard the workers and a paced stream's
+    overload is shed by priority (``engines/_flow``)."""
+    target_wait_ms: float = 100.0
+    """The wait (dispatcher to applied) adaptive queues steer toward."""
+    breaker_latency_ms: float = 100.0
+    """A message whose service in its worker takes longer is a failure, for
+    that worker's circuit breaker (so is one that raised)."""
+    rate_ramp: tuple[float, float] | None = None
+    """Pace the stream from ``rate * FROM`` to ``rate * TO`` over the run
+    (fractions of ``rate``); ``None``: a constant ``rate``."""
+    fault_rate: float = 0.0
+    """Share of ``fault_worker``'s messages that fail (raise) on purpose."""
+    fault_worker: int = 0
+    fault_window: tuple[float, float] | None = None
+    """Seconds ``(A, B)`` of the run during which faults strike; ``None``: all of it."""
+    slow_worker: int | None = None
+    """This worker spends ``slow_ms`` more CPU on every message."""
 
     def source_config(self) -> SourceConfig:
         return SourceConfig(
