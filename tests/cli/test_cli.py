@@ -109,6 +109,18 @@ def test_run_with_a_duration_is_ended_by_it(tmp_path):
     assert 0 < result["messages"]["generated"] <= 200 * 0.2 * 16  # at most 40 lines of up to 16 snapshots
 
 
+def test_run_with_a_rate_ramp_paces_the_same_stream_and_records_the_ramp(tmp_path):
+    ramped, plain = tmp_path / "ramped.json", tmp_path / "plain.json"
+    shown = ok("run", "--messages", 300, "--rate", 4000, "--rate-ramp", "0.5:1.5", "--json", ramped)
+    ok("run", "--messages", 300, "--json", plain)
+    result, baseline = json.loads(ramped.read_text()), json.loads(plain.read_text())
+    _check_result_contract(result)
+    assert result["config"]["rate_ramp"] == [0.5, 1.5]
+    assert result["messages"]["generated"] == 300
+    assert result["books"]["digest"] == baseline["books"]["digest"]
+    assert "ramp 0.5:1.5" in shown.stdout
+
+
 def test_compare_writes_a_run_per_phase(tmp_path):
     path = tmp_path / "c.json"
     shown = ok("compare", "--phases", "1,1", "--messages", 400, "--assets", 4, "--json", path)
@@ -265,6 +277,23 @@ def test_bad_arguments_exit_2(args, phrase):
     assert phrase in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "phrase"),
+    [
+        (["run", "--rate-ramp", "0.1:1.5"], "give a rate > 0 too (e.g. --rate 1000 --rate-ramp 0.1:1.5)"),
+        (["run", "--rate", "100", "--rate-ramp", "0:0"], "make FROM or TO greater than 0"),
+        (["run", "--rate", "100", "--rate-ramp", "fast"], "expected two numbers as A:B"),
+        (["compare", "--phases", "1,2", "--rate-ramp", "0.1:1.5"], "give a rate > 0"),
+    ],
+)
+def test_a_ramp_that_cannot_be_paced_exits_2_before_any_run(args, phrase):
+    result = invoke(*args)
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.replace("│", " ").split())  # the error panel, unwrapped
+    assert "'--rate-ramp'" in text and phrase in text
+    assert "throughput" not in text  # refused before any engine ran
+
+
 # ------------------------------------------------------------ lessons and experiments
 
 
@@ -339,6 +368,7 @@ def _console_script() -> list[str]:
         ["experiment", "9.9"],
         ["lessons", "99"],  # no lessons dir, or no lesson 99: a one-line reason either way
         ["replay", "{untimed}", "--speed", "1"],
+        ["run", "--rate-ramp", "0.1:1.5"],
     ],
     ids=[
         "phase-and-engine",
@@ -347,6 +377,7 @@ def _console_script() -> list[str]:
         "unknown-experiment",
         "unknown-lesson",
         "speed-untimed",
+        "ramp-without-rate",
     ],
 )
 def test_console_entry_bad_argument_is_one_stderr_line_and_exit_2(args, tmp_path):

@@ -5,7 +5,9 @@ and the consumer is slow by advancing it, so no test here waits for real.
 """
 
 import hashlib
+import itertools
 import json
+import re
 from collections import Counter
 
 import pytest
@@ -313,6 +315,112 @@ def test_duration_ends_an_unpaced_stream():
         count += 1
         clock.advance_ns(MS // 2)
     assert count == 20
+
+
+# ------------------------------------------------------------ load ramps
+
+
+def _ramped(count: int, rate: float, ramp, **options) -> list[int]:
+    """Due times (ns) of ``count`` numbered lines on a ramp, taken by a consumer
+    quicker than the schedule, so every stamp is a due time."""
+    source = MessageSource(
+        [str(i) for i in range(count)], rate=rate, rate_ramp=ramp, clock=ManualClock(), **options
+    )
+    stamps = [frame.produced_ns for frame in source]
+    assert source.schedule_lag.max_ns == 0
+    return stamps
+
+
+def _lines_sent_by(t_s: float, rate: float, ramp, span_s: float) -> float:
+    """The integral of the pace r(t) = rate * (FROM + (TO - FROM) * t / T) from 0 to t."""
+    first, last = ramp
+    return rate * (first * t_s + (last - first) * t_s**2 / (2 * span_s))
+
+
+@pytest.mark.parametrize("ramp", [(0.5, 1.5), (0.0, 2.0), (2.0, 0.0), (1.5, 0.1)])
+def test_each_ramped_line_is_due_when_the_integral_of_the_pace_reaches_it(ramp):
+    stamps = _ramped(1_000, 100, ramp, duration_s=2.0)
+    # Within T = 2 s the ramp sends rate * T * (FROM + TO) / 2 lines; the
+    # line due exactly at T is past the duration's end.
+    assert len(stamps) == round(100 * 2.0 * sum(ramp) / 2)
+    for index, stamp in enumerate(stamps):
+        assert _lines_sent_by(stamp / 1e9, 100, ramp, 2.0) == pytest.approx(index, abs=1e-6)
+
+
+def test_ramped_due_times_solve_the_quadratic_exactly():
+    # 50 -> 150 lines/s over 2 s: N(t) = 50 t + 25 t**2.
+    stamps = _ramped(1_000, 100, (0.5, 1.5), duration_s=2.0)
+    assert stamps[0] == 0
+    assert stamps[24] == 400 * MS  # 25 * 0.16 + 50 * 0.4 = 24
+    assert stamps[75] == 1_000 * MS  # 25 + 50 = 75
+    assert stamps[-1] < 2_000 * MS <= stamps[-1] + 10 * MS  # the last one just before the end
+
+
+def test_a_ramp_starts_at_from_times_rate_and_ends_at_to_times_rate():
+    # No duration: the ramp lasts as long as 16,000 lines take, T = 2 * 16000 / (10000 * 1.6) = 2 s.
+    rate, ramp = 10_000, (0.1, 1.5)
+    stamps = _ramped(16_000, rate, ramp, total_messages=16_000)
+    assert len(stamps) == 16_000
+    start_pace = 1e9 / (stamps[1] - stamps[0])
+    end_pace = 1e9 / (stamps[-1] - stamps[-2])
+    assert start_pace == pytest.approx(ramp[0] * rate, rel=0.01)
+    assert end_pace == pytest.approx(ramp[1] * rate, rel=0.01)
+    assert stamps[-1] == pytest.approx(2e9, rel=1e-3)
+
+
+def test_a_ramp_down_to_zero_ends_the_stream_when_its_span_is_over():
+    # 200 -> 0 lines/s over T = 2 * 100 / (100 * 2) = 1 s: lines 0..100, then nothing is ever due.
+    stamps = _ramped(300, 100, (2.0, 0.0), total_messages=100)
+    assert len(stamps) == 101
+    assert stamps[-1] == 1_000 * MS
+
+
+def test_a_flat_ramp_is_the_plain_rate():
+    plain = [
+        frame.produced_ns
+        for frame in MessageSource([str(i) for i in range(500)], rate=300, clock=ManualClock())
+    ]
+    assert _ramped(500, 300, (1.0, 1.0), total_messages=500) == plain
+    assert _ramped(500, 600, (0.5, 0.5), total_messages=500) == plain
+
+
+def test_a_ramp_paces_the_same_lines_as_no_ramp():
+    config = SourceConfig(messages=600, assets=6, seed=4)
+    ramped = MessageSource.synthetic(config, rate=2000, rate_ramp=(0.1, 1.5), clock=ManualClock())
+    frames = list(ramped)
+    assert [f.text for f in frames] == _lines(messages=600, assets=6, seed=4)
+    assert [f.line_no for f in frames] == list(range(1, len(frames) + 1))
+    gaps = [b.produced_ns - a.produced_ns for a, b in itertools.pairwise(frames)]
+    assert gaps[0] > 10 * gaps[-1]  # and they really are paced from slow to fast
+
+
+def test_a_late_consumer_on_a_ramp_is_stamped_on_schedule_and_lagged():
+    on_time = _ramped(50, 100, (0.5, 1.5), duration_s=1.0)
+    clock = ManualClock()
+    source = MessageSource(
+        [str(i) for i in range(50)], rate=100, rate_ramp=(0.5, 1.5), duration_s=1.0, clock=clock
+    )
+    stamps = []
+    for frame in source:
+        stamps.append(frame.produced_ns)
+        clock.advance_ns(20 * MS)  # slower than the ramp's fastest pace (10 ms per line at the end)
+    assert stamps == on_time
+    assert source.schedule_lag.max_ns > 0
+
+
+@pytest.mark.parametrize(
+    ("options", "phrase"),
+    [
+        ({"rate": 0, "rate_ramp": (0.1, 1.5), "total_messages": 10}, "give a rate > 0"),
+        ({"rate": 100, "rate_ramp": (0.0, 0.0), "total_messages": 10}, "make FROM or TO greater than 0"),
+        ({"rate": 100, "rate_ramp": (-0.5, 1.0), "total_messages": 10}, ">= 0"),
+        ({"rate": 100, "rate_ramp": (0.5, float("nan")), "total_messages": 10}, "finite"),
+        ({"rate": 100, "rate_ramp": (0.5, 1.5)}, "give a duration or a message count"),
+    ],
+)
+def test_a_ramp_that_cannot_be_paced_is_refused(options, phrase):
+    with pytest.raises(ValueError, match=re.escape(phrase)):
+        MessageSource(["a", "b"], clock=ManualClock(), **options)
 
 
 # ------------------------------------------------------------ recorded pace

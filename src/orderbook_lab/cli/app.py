@@ -101,6 +101,15 @@ def _stream_fields(run_fields: dict) -> dict:
     return run_fields
 
 
+def _synthetic_source(config: RunConfig) -> MessageSource:
+    """The stream ``config`` describes; options it cannot pace by (a ramp
+    without a rate) are a usage error, raised before any engine starts."""
+    try:
+        return config.synthetic_source()
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="'--rate-ramp'") from None
+
+
 @app.command()
 @opt.with_run_options(generated_stream=True)
 def run(
@@ -115,7 +124,7 @@ def run(
     Example: [bold]orderbook-lab run --phase 1 --messages 20000 --work-ms 5[/bold]
     """
     config = _config(phase, engine, **_stream_fields(run_fields))
-    stats, books = _execute(config, config.synthetic_source(), config.engine)
+    stats, books = _execute(config, _synthetic_source(config), config.engine)
     _report(config, stats, books, json_out, books_out, f"{config.engine}: {config.describe()}")
 
 
@@ -147,9 +156,10 @@ def compare(
             configs.append(phase_config(number, base))
         except KeyError as error:
             raise typer.BadParameter(error.args[0], param_hint="'--phases'") from None
+    sources = [_synthetic_source(config) for config in configs]  # refused before the first run
     runs = []
-    for config in configs:
-        stats, _books = _execute(config, config.synthetic_source(), f"phase {config.phase} ({config.engine})")
+    for config, source in zip(configs, sources, strict=True):
+        stats, _books = _execute(config, source, f"phase {config.phase} ({config.engine})")
         runs.append((config, stats))
     out.print(results_table(runs, f"compare: {base.describe()}"))
     _write_json(json_out, {"runs": [stats.as_result(config) for config, stats in runs]})

@@ -15,6 +15,19 @@ when the exchange sent the message whether or not we were ready to read it.
 Latency measured from that stamp therefore includes the time a message
 waited for a busy consumer (no "coordinated omission").
 
+A load ramp (``rate_ramp=(FROM, TO)``) lets the pace itself change, to show
+how a pipeline behaves as the load climbs past what it can serve. The pace
+moves in a straight line from ``rate * FROM`` to ``rate * TO`` lines per
+second over the ramp's span T: r(t) = rate * (FROM + (TO - FROM) * t / T).
+Line i is due when the lines sent so far, the area under r, reach i, which
+is a quadratic in t. The schedule stays drift-free and stamped the same way
+as a constant ``rate``. T is the run's ``duration_s`` when there is one;
+otherwise it is the time the ramp takes to send ``total_messages`` lines,
+T = 2 * messages / (rate * (FROM + TO)). The pace is counted in lines, like
+``rate``: an array line of snapshots is one line however many messages it
+holds, so a stream that starts with arrays ends a little before T, a little
+short of the final pace. After T the pace stays at ``rate * TO``.
+
 A recording can instead be replayed at its own pace (``speed`` > 0): line i
 is due at ``start + (t_i - t_0) / speed``, where t is the time the line was
 received (its envelope's ``recv_ms``) or, on a plain line, its message's
@@ -51,7 +64,9 @@ import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from math import exp as _exp
+from math import isfinite as _isfinite
 from math import log as _log
+from math import sqrt as _sqrt
 from pathlib import Path
 from typing import Literal
 
@@ -106,7 +121,9 @@ class MessageSource:
     the consumer pulls); ``speed`` replays a ``RecordingReader``'s lines at
     their recorded pace times ``speed`` (0 = off; not with ``rate``);
     ``duration_s`` ends the stream after that much time even if ``lines``
-    has more.
+    has more; ``rate_ramp`` turns ``rate`` into a linear ramp (module
+    docstring), and needs ``rate`` > 0 and a length to ramp over
+    (``duration_s`` or ``total_messages``).
     """
 
     def __init__(
@@ -118,13 +135,18 @@ class MessageSource:
         duration_s: float | None = None,
         clock: Clock = SYSTEM_CLOCK,
         total_messages: int | None = None,
+        rate_ramp: tuple[float, float] | None = None,
     ) -> None:
         if rate > 0 and speed > 0:
             raise ValueError("pace by rate or by speed, not both")
         if speed > 0 and not isinstance(lines, RecordingReader):
             raise ValueError("speed paces a recording's own times: give a RecordingReader")
+        self._ramp = (
+            None if rate_ramp is None else _RampSchedule.for_run(rate, rate_ramp, duration_s, total_messages)
+        )
         self._lines = lines
         self.rate = rate
+        self.rate_ramp = rate_ramp
         self.speed = speed
         self.duration_s = duration_s
         self.clock = clock
@@ -157,14 +179,17 @@ class MessageSource:
         rate: float = 0.0,
         duration_s: float | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        rate_ramp: tuple[float, float] | None = None,
     ) -> MessageSource:
-        """A simulated feed (see ``SourceConfig``)."""
+        """A simulated feed (see ``SourceConfig``); ``rate_ramp`` as in the
+        constructor (a ``ValueError`` says what a ramp is missing)."""
         return cls(
             _MarketSimulator(config).lines(),
             rate=rate,
             duration_s=duration_s,
             clock=clock,
             total_messages=config.messages,
+            rate_ramp=rate_ramp,
         )
 
     @classmethod
@@ -228,11 +253,18 @@ class MessageSource:
         if not interval and deadline is None:  # flat out: the loop without pacing
             yield from self._unpaced(now)
             return
+        ramp = self._ramp
         for line_no, text in enumerate(self._lines, 1):
             if not text:  # a blank line of a file: numbered, not sent
                 continue
             if interval:
-                due = start + int(self.lines_emitted * interval)
+                if ramp is None:
+                    due = start + int(self.lines_emitted * interval)
+                else:
+                    offset = ramp.offset_ns(self.lines_emitted)
+                    if offset is None:  # ramped down to a pace of 0: nothing more is due
+                        return
+                    due = start + offset
                 if deadline is not None and due >= deadline:
                     return
                 self._wait_until(clock, due)
@@ -284,6 +316,77 @@ class MessageSource:
                     yield Frame(line_no, now(), text)
         finally:
             self.lines_emitted = emitted
+
+
+class _RampSchedule:
+    """When each line of a linear load ramp is due (module docstring).
+
+    With p0 = rate * FROM (lines/s at the start) and a = rate * (TO - FROM)
+    / T (how fast the pace grows, lines/s per s), the lines sent by time t
+    are N(t) = p0 * t + a * t**2 / 2. Line i is due when N(t) = i:
+
+        t = 2 * i / (p0 + sqrt(p0**2 + 2 * a * i))
+
+    the root of the quadratic written so it neither cancels (p0 large, a
+    small) nor divides by zero (a == 0: t = i / p0; p0 == 0: t = sqrt(2 * i
+    / a)). ``offset_ns`` is O(1) per line.
+
+        >>> ramp = _RampSchedule(rate=100, ramp=(0.0, 2.0), span_s=1.0)  # 0 -> 200 lines/s in 1 s
+        >>> [ramp.offset_ns(i) for i in (0, 25, 100)]                     # N(t) = 100 t**2
+        [0, 500000000, 1000000000]
+        >>> ramp.offset_ns(300)                                           # then 200 lines/s
+        2000000000
+    """
+
+    __slots__ = ("_start_pace", "_growth", "_span_s", "_span_lines", "_end_pace", "_interval_ns")
+
+    def __init__(self, *, rate: float, ramp: tuple[float, float], span_s: float) -> None:
+        first, last = ramp
+        self._start_pace = rate * first
+        self._end_pace = rate * last
+        self._span_s = span_s
+        self._growth = (self._end_pace - self._start_pace) / span_s if span_s > 0 else 0.0
+        self._span_lines = span_s * (self._start_pace + self._end_pace) / 2  # N(T)
+        # A flat "ramp" is a constant rate: computed as ``rate`` computes it,
+        # so FROM == TO == 1 gives the very stamps of a plain ``rate``.
+        self._interval_ns = 1e9 / self._start_pace if first == last else None
+
+    @classmethod
+    def for_run(
+        cls, rate: float, ramp: tuple[float, float], duration_s: float | None, total_messages: int | None
+    ) -> _RampSchedule:
+        """The schedule of a run, or a ``ValueError`` saying what to change."""
+        first, last = ramp
+        if not (rate > 0 and _isfinite(rate)):
+            raise ValueError(
+                "a rate ramp scales the rate: give a rate > 0 too (e.g. --rate 1000 --rate-ramp 0.1:1.5)"
+            )
+        if not (_isfinite(first) and _isfinite(last) and first >= 0 and last >= 0):
+            raise ValueError(f"a rate ramp goes between two finite fractions >= 0, not {first:g}:{last:g}")
+        if first + last <= 0:
+            raise ValueError("a rate ramp from 0 to 0 sends nothing: make FROM or TO greater than 0")
+        if duration_s is not None:
+            span_s = duration_s
+        elif total_messages is not None:
+            span_s = 2 * total_messages / (rate * (first + last))
+        else:
+            raise ValueError("a rate ramp needs the run's length: give a duration or a message count")
+        return cls(rate=rate, ramp=ramp, span_s=span_s)
+
+    def offset_ns(self, index: int) -> int | None:
+        """When line ``index`` (0-based) is due, in ns after the start;
+        ``None`` if never (the ramp went down to a pace of 0 and is over)."""
+        if self._interval_ns is not None:
+            return int(index * self._interval_ns)
+        if index <= 0:
+            return 0
+        if index <= self._span_lines:
+            start_pace = self._start_pace
+            root = _sqrt(max(start_pace * start_pace + 2 * self._growth * index, 0.0))
+            return int(2e9 * index / (start_pace + root))
+        if self._end_pace <= 0:
+            return None
+        return int((self._span_s + (index - self._span_lines) / self._end_pace) * 1e9)
 
 
 # ------------------------------------------------------------ the simulator

@@ -146,9 +146,14 @@ class RunConfig:
         )
 
     def synthetic_source(self, clock: Clock = SYSTEM_CLOCK) -> MessageSource:
-        """The simulated stream these options describe."""
+        """The simulated stream these options describe; a ``ValueError``
+        if they cannot (a ``rate_ramp`` without a ``rate``, for one)."""
         return MessageSource.synthetic(
-            self.source_config(), rate=self.rate, duration_s=self.duration_s, clock=clock
+            self.source_config(),
+            rate=self.rate,
+            duration_s=self.duration_s,
+            clock=clock,
+            rate_ramp=self.rate_ramp,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -169,6 +174,8 @@ class RunConfig:
         ):
             if value:
                 parts.append(f"{label} {value:g}{unit}")
+            if label == "rate" and self.rate_ramp is not None:
+                parts.append("ramp {:g}:{:g}".format(*self.rate_ramp))
         return ", ".join(parts)
 
 
