@@ -40,6 +40,19 @@ def test_compare_phases_1_and_2_gives_one_document_with_the_same_books(tmp_path)
     assert runs[1]["queue"]["policy"] == "block"
 
 
+def test_littles_law_row_shows_only_when_a_run_measured_a_queue(tmp_path):
+    out = tmp_path / "compare.json"
+    both = runner.invoke(app, ["compare", "--phases", "1,2", "--messages", "400", "--json", str(out)])
+    assert both.exit_code == 0, both.output
+    row = next(line for line in both.output.splitlines() if "Little's law L / λW" in line)
+    assert "-" in row.split("│")[2]  # phase 1 (sync) has no queue
+    law = json.loads(out.read_text())["runs"][1]["littles_law"]
+    assert f"({100 * law['relative_error']:.1f}%)" in row.split("│")[3]
+    alone = runner.invoke(app, ["run", "--phase", "1", "--messages", "400"])
+    assert alone.exit_code == 0, alone.output
+    assert "Little's law" not in alone.output
+
+
 def test_run_records_every_phase_2_option(tmp_path):
     out = tmp_path / "run.json"
     result = runner.invoke(

@@ -1,4 +1,5 @@
-"""LatencyHistogram: accuracy against exact percentiles, merging, pickling."""
+"""LatencyHistogram: accuracy against exact percentiles, merging, pickling.
+QueueMeter: the depth it integrates, and Little's law on random queues."""
 
 import math
 import pickle
@@ -8,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orderbook_lab.core.metrics import LatencyHistogram, Percentiles, throughput
+from orderbook_lab.core.metrics import LatencyHistogram, Percentiles, QueueMeter, throughput
 
 _QUANTILES = (1, 10, 25, 50, 75, 90, 95, 99, 99.9, 100)
 
@@ -150,3 +151,116 @@ def test_samples_either_side_of_the_table_land_where_the_arithmetic_puts_them(ns
     record_pair(first, ns, second, ns)
     for histogram in (alone, first, second):
         assert histogram.__getstate__() == ([(_bucket(ns), 1)], ns)
+
+
+# ------------------------------------------------------------ QueueMeter
+
+
+_steps = st.lists(
+    st.tuples(
+        st.integers(0, 10**9),  # ns since the step before (0: at the same moment)
+        st.sampled_from(["arrive", "depart"]),
+        st.integers(1, 5),  # items
+    ),
+    max_size=200,
+)
+
+
+def _simulate(steps, order: str, *, drain: bool):
+    """Feed a meter a queue's schedule; returns the meter, the end (ns), the
+    waits of the items that left and the arrival times of those still inside."""
+    meter, inside, waits, now = QueueMeter(), [], [], 0
+    for gap, action, n in steps:
+        now += gap
+        if action == "arrive":
+            inside.extend([now] * n)
+            meter.arrive(now, n)
+        elif inside:
+            n = min(n, len(inside))
+            taken = [inside.pop(0 if order == "fifo" else -1) for _ in range(n)]
+            waited = [now - entered for entered in taken]
+            waits += waited
+            meter.depart(now, sum(waited), n)
+    if drain:
+        while inside:  # one at a time, 1 ms apart, until the queue is empty
+            now += 1_000_000
+            waits.append(now - inside.pop(0))
+            meter.depart(now, waits[-1])
+    return meter, now, waits, inside
+
+
+@given(_steps, st.sampled_from(["fifo", "lifo"]), st.integers(0, 10**9))
+def test_littles_law_holds_for_any_queue_that_ends_empty(steps, order, idle_after_ns):
+    meter, end, waits, _inside = _simulate(steps, order, drain=True)
+    law = meter.law(end + idle_after_ns)
+    assert law.arrivals == law.departures == len(waits)
+    if not waits:
+        assert law.mean_depth == law.predicted_depth == law.relative_error == 0
+        return
+    elapsed_ns = end + idle_after_ns - _first_arrival(steps)
+    if elapsed_ns == 0:  # everything arrived and left in the same instant
+        assert law.mean_depth == 0
+        return
+    # The area under the depth curve is the sum of the stays, bar by bar.
+    assert law.mean_depth == pytest.approx(sum(waits) / elapsed_ns, rel=1e-12)
+    assert law.mean_wait_ms == pytest.approx(sum(waits) / len(waits) / 1e6, rel=1e-12)
+    assert law.arrival_rate_per_s == pytest.approx(len(waits) / (elapsed_ns / 1e9), rel=1e-12)
+    assert law.mean_depth == pytest.approx(law.predicted_depth, rel=1e-12)
+    assert law.relative_error < 1e-12
+
+
+def _first_arrival(steps) -> int:
+    now = 0
+    for gap, action, _ in steps:
+        now += gap
+        if action == "arrive":
+            return now
+    raise AssertionError("no arrival")
+
+
+def test_littles_law_fails_while_items_are_still_inside():
+    meter = QueueMeter()
+    meter.arrive(0, n=2)
+    meter.depart(1_000_000_000, waited_ns=1_000_000_000)  # one leaves after 1 s; one stays
+    law = meter.law(10_000_000_000)
+    # L: 2 items for 1 s, then 1 for 9 s, over 10 s = 1.1; λW: 0.2/s * 1 s = 0.2.
+    assert law.mean_depth == pytest.approx(1.1)
+    assert law.predicted_depth == pytest.approx(0.2)
+    assert law.relative_error == pytest.approx(0.9 / 1.1)
+    assert (law.arrivals, law.departures) == (2, 1)
+
+
+@given(_steps)
+def test_a_backlog_left_inside_is_seen_in_the_depth_not_in_the_waits(steps):
+    meter, end, waits, inside = _simulate(steps, "fifo", drain=False)
+    law = meter.law(end)
+    assert law.arrivals - law.departures == meter.depth == len(inside)
+    assert law.mean_wait_ms == pytest.approx(sum(waits) / len(waits) / 1e6 if waits else 0.0, rel=1e-12)
+    if law.elapsed_s:
+        # The area counts the stays so far of what is still inside; the waits do not.
+        stays_so_far = sum(end - entered for entered in inside)
+        assert law.mean_depth * law.elapsed_s * 1e9 == pytest.approx(sum(waits) + stays_so_far, rel=1e-12)
+
+
+def test_a_meter_read_before_anything_arrived_reports_zeros():
+    law = QueueMeter().law(5_000)
+    assert law.as_dict() == {
+        "arrivals": 0,
+        "departures": 0,
+        "elapsed_s": 0.0,
+        "mean_depth": 0.0,
+        "arrival_rate_per_s": 0.0,
+        "mean_wait_ms": 0.0,
+        "predicted_depth": 0.0,
+        "relative_error": 0.0,
+    }
+
+
+def test_as_dict_rounds_every_figure():
+    meter = QueueMeter()
+    meter.arrive(0)
+    meter.depart(333_333_333, waited_ns=333_333_333)
+    doc = meter.law(1_000_000_000).as_dict()
+    assert doc["mean_depth"] == doc["predicted_depth"] == 0.3333
+    assert doc["mean_wait_ms"] == 333.3333
+    assert doc["arrival_rate_per_s"] == 1.0 and doc["elapsed_s"] == 1.0

@@ -203,6 +203,43 @@ def test_shutdown_drains_a_deep_backlog():
     assert stats.asyncio.queue.taken == 400
 
 
+# ---------------------------------------------------------------- Little's law
+
+
+def test_a_paced_run_with_cpu_work_satisfies_littles_law():
+    # 4000 msgs/s of 0.2 ms work: the loop is about 80 % busy, so a backlog
+    # builds and drains in the ingress queue, and shutdown drains it all.
+    # Because a drained queue's L and λW count the same item-seconds, the
+    # bound holds however loaded the machine is; only the depth varies.
+    config = phase_config(2, RunConfig(messages=1200, assets=6, rate=4000, work_ms=0.2))
+    stats, _ = _run(config)
+    law = stats.littles_law
+    assert law is not None
+    assert law.arrivals == law.departures == stats.asyncio.queue.accepted == stats.processed == 1200
+    assert law.mean_depth > 0 and law.mean_wait_ms > 0
+    assert law.arrival_rate_per_s > 0 and law.elapsed_s > 0
+    assert law.mean_depth == pytest.approx(law.predicted_depth, rel=0.15)
+    assert law.relative_error <= 0.15
+    result = json.loads(json.dumps(stats.as_result(config)))
+    assert result["littles_law"]["arrivals"] == 1200
+    assert result["littles_law"]["relative_error"] == round(law.relative_error, 4)
+
+
+@pytest.mark.parametrize("policy", ["drop-newest", "drop-oldest"])
+def test_a_dropping_run_still_satisfies_littles_law(policy):
+    config = RunConfig(
+        engine="asyncio", messages=1000, assets=10, io_ms=1.0, queue_size=5, backpressure=policy
+    )
+    stats, _ = _run(config)
+    law = stats.littles_law
+    queue = stats.asyncio.queue
+    assert queue.dropped_total > 0
+    assert law.arrivals == queue.accepted
+    evicted = queue.dropped_total if policy == "drop-oldest" else 0
+    assert law.departures == queue.taken + evicted == law.arrivals
+    assert law.relative_error <= 0.15
+
+
 # ---------------------------------------------------------------- queries
 
 

@@ -297,3 +297,86 @@ def test_wait_times_come_from_the_injected_clock():
     document = stats.as_dict()
     assert document["wait_ms"]["mean"] == pytest.approx(6.0, rel=1 / 128)
     assert document["high_water"] == 2 and document["depth"] == 0
+
+
+# ---------------------------------------------------------------- Little's law
+
+
+def _law_after(policy: str, script) -> tuple:
+    """Drive a 3-slot queue on a ManualClock with ``script(queue, clock)``,
+    drain it, and return its meter's law and stats."""
+    clock = ManualClock()
+
+    async def scenario():
+        queue = BoundedQueue(3, policy, clock=clock)
+        await script(queue, clock)
+        queue.close()
+        with pytest.raises(QueueClosed):
+            while True:
+                await queue.get()
+                clock.advance_ns(1_000_000)
+        return queue.littles_law(), queue.stats()
+
+    return run(scenario())
+
+
+async def _overfill(queue, clock) -> None:
+    for n in range(8):  # 8 offers, 1 ms apart, into 3 slots
+        queue.put_nowait(n)
+        clock.advance_ns(1_000_000)
+
+
+def test_a_drained_queue_satisfies_littles_law():
+    async def script(queue, clock):
+        for n in range(3):
+            await queue.put(n)
+            clock.advance_ns(2_000_000)
+        await queue.get()  # in for 6 ms
+        clock.advance_ns(5_000_000)
+
+    law, stats = _law_after("block", script)
+    assert law.arrivals == law.departures == stats.taken == 3
+    assert law.mean_depth > 0
+    assert law.mean_depth == pytest.approx(law.predicted_depth, rel=1e-12)
+    assert law.relative_error < 1e-12
+
+
+def test_drop_oldest_evictions_leave_the_queue_with_their_stay():
+    async def overfill_then_idle(queue, clock):
+        await _overfill(queue, clock)
+        clock.advance_ns(10_000_000)  # the three kept wait 10 ms more
+
+    law, stats = _law_after("drop-oldest", overfill_then_idle)
+    # Every accepted item arrived; the five evicted left too, after their time inside.
+    assert law.arrivals == stats.accepted == 8
+    assert law.departures == stats.taken + stats.dropped_total == 3 + 5
+    assert law.relative_error < 1e-12
+    # Five evicted after 3 ms each, three taken after 13 ms each: W counts both doors.
+    assert law.mean_wait_ms == pytest.approx((5 * 3 + 3 * 13) / 8)
+    assert stats.wait_mean_ms == pytest.approx(13, rel=1 / 128)  # wait_ms: the taken only
+
+
+def test_drop_newest_refusals_never_arrive():
+    law, stats = _law_after("drop-newest", _overfill)
+    assert law.arrivals == law.departures == stats.accepted == stats.taken == 3
+    assert stats.dropped_total == 5
+    assert law.relative_error < 1e-12
+
+
+def test_a_queue_read_with_a_backlog_does_not_satisfy_the_law():
+    clock = ManualClock()
+
+    async def scenario():
+        queue = BoundedQueue(10, clock=clock)
+        for n in range(4):
+            await queue.put(n)
+        clock.advance_ns(1_000_000)
+        await queue.get()  # one of four leaves; three stay
+        clock.advance_ns(9_000_000)
+        return queue.littles_law()
+
+    law = run(scenario())
+    assert (law.arrivals, law.departures) == (4, 1)
+    assert law.mean_depth == pytest.approx((4 * 1 + 3 * 9) / 10)  # L = 3.1
+    assert law.predicted_depth == pytest.approx(0.4 * 1.0)  # λ = 400/s, W = 1 ms
+    assert law.relative_error > 0.8

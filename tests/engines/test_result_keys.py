@@ -234,6 +234,20 @@ ASYNCIO = (
 )
 
 
+LITTLES_LAW = (
+    "littles_law",
+    "littles_law.arrivals",
+    "littles_law.departures",
+    "littles_law.elapsed_s",
+    "littles_law.mean_depth",
+    "littles_law.arrival_rate_per_s",
+    "littles_law.mean_wait_ms",
+    "littles_law.predicted_depth",
+    "littles_law.relative_error",
+)
+"""The ingress queue against Little's law (``core.metrics.LittlesLaw``), last."""
+
+
 def _paths(doc: dict, prefix: str = "") -> list[str]:
     """Every key, dotted; a list of objects shows its first one as ``[]``."""
     out = []
@@ -264,7 +278,7 @@ def test_shared_memory_result_keys_are_pinned():
 
 def test_asyncio_result_keys_are_pinned():
     at = COMMON.index("queue")
-    expected = [*COMMON[:at], *ASYNCIO_QUEUE, *COMMON[at + 2 :], *ASYNCIO]
+    expected = [*COMMON[:at], *ASYNCIO_QUEUE, *COMMON[at + 2 :], *ASYNCIO, *LITTLES_LAW]
     assert _run(AsyncioEngine, "asyncio") == expected
 
 

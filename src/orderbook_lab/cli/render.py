@@ -60,6 +60,8 @@ def results_table(runs: Sequence[tuple[RunConfig, RunStats]], title: str) -> Tab
         row("query p99 (µs)", [_num(s.query_latency_us.p99) for s in stats])
     if any(s.queue_high_water for s in stats):
         row("queue high water", [_int(s.queue_high_water) for s in stats])
+    if any(s.littles_law is not None for s in stats):
+        row("Little's law L / λW", [_littles_law(s) for s in stats])
     if any(s.schedule_lag_ms.max for s in stats):
         row("schedule lag p99 (ms)", [_num(s.schedule_lag_ms.p99) for s in stats])
         row("schedule lag max (ms)", [_num(s.schedule_lag_ms.max) for s in stats])
@@ -83,6 +85,14 @@ def results_table(runs: Sequence[tuple[RunConfig, RunStats]], title: str) -> Tab
     row("startup / run (s)", [f"{s.startup_s:.3f} / {s.run_s:.3f}" for s in stats])
     row("counted in full", ["yes" if s.conserved else "[red]NO[/red]" for s in stats])
     return table
+
+
+def _littles_law(s: RunStats) -> str:
+    """Mean queue depth observed / predicted from λ·W, and how far apart."""
+    law = s.littles_law
+    if law is None:
+        return "-"
+    return f"{_num(law.mean_depth)} / {_num(law.predicted_depth)} ({100 * law.relative_error:.1f}%)"
 
 
 def _recording(s: RunStats) -> str:

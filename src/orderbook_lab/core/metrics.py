@@ -1,4 +1,4 @@
-"""Latency histograms and throughput: cheap enough to leave on.
+"""Latency histograms, throughput and queue meters: cheap enough to leave on.
 
 ``LatencyHistogram`` records integer nanoseconds into log-linear buckets
 (the HdrHistogram idea): 64 sub-buckets per power of two, so any
@@ -14,6 +14,11 @@ three operations, and only the counters and the exact maximum are kept (a
 running total would allocate a new int per sample). ``orderbook-lab bench
 codec`` measures what the metrics cost a phase-1 message.
 
+``QueueMeter`` watches one queue (items in, items out, how long each
+stayed) and reports its mean depth both as observed and as Little's law
+predicts it from arrivals and waits (``LittlesLaw``); two O(1) updates per
+item, so a queue can keep one for the whole run.
+
     >>> h = LatencyHistogram()
     >>> for ns in range(1, 1001):
     ...     h.record(ns * 1000)           # 1 µs .. 1 ms
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LatencyHistogram", "Percentiles", "record_pair", "throughput"]
+__all__ = ["LatencyHistogram", "LittlesLaw", "Percentiles", "QueueMeter", "record_pair", "throughput"]
 
 _SUB_BITS = 7
 _HALF = 1 << (_SUB_BITS - 1)  # sub-buckets per power of two above 128 ns
@@ -200,3 +205,132 @@ def record_pair(first: LatencyHistogram, first_ns: int, second: LatencyHistogram
 def throughput(count: int, seconds: float) -> float:
     """Events per second; 0.0 for an empty or instant interval."""
     return count / seconds if seconds > 0 and count else 0.0
+
+
+@dataclass(frozen=True)
+class LittlesLaw:
+    """One queue's Little's law check (see ``QueueMeter``).
+
+    ``mean_depth`` is L, the depth observed (averaged over ``elapsed_s``);
+    ``predicted_depth`` is λ·W, from ``arrival_rate_per_s`` (λ) and
+    ``mean_wait_ms`` (W, over the items that left); ``relative_error`` is
+    |L - λW| / max(L, λW), a fraction (0 when both are 0).
+    """
+
+    arrivals: int
+    departures: int
+    elapsed_s: float
+    mean_depth: float
+    arrival_rate_per_s: float
+    mean_wait_ms: float
+    predicted_depth: float
+    relative_error: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "arrivals": self.arrivals,
+            "departures": self.departures,
+            "elapsed_s": round(self.elapsed_s, 6),
+            "mean_depth": round(self.mean_depth, 4),
+            "arrival_rate_per_s": round(self.arrival_rate_per_s, 3),
+            "mean_wait_ms": round(self.mean_wait_ms, 4),
+            "predicted_depth": round(self.predicted_depth, 4),
+            "relative_error": round(self.relative_error, 4),
+        }
+
+
+class QueueMeter:
+    """Measures one queue two ways, so Little's law can check them against each other.
+
+    Little's law: over a stretch of time, the mean number of items inside a
+    queue (L) equals the rate at which they arrive (λ) times the mean time
+    each spends inside (W): L = λW. It needs no assumption about the order
+    items are served in or how arrivals and waits are distributed, because
+    both sides count the same thing. Draw each item's stay as a bar from
+    its arrival to its departure: stacking the bars gives the depth curve,
+    so the area under that curve (item-seconds) is also the sum of the
+    bars' lengths. Divide that area by the elapsed time and it is L; divide
+    it by the number of items instead and it is W; and λ is items over
+    elapsed time. The law is that identity, for any queue, scheduler or
+    load.
+
+    It holds exactly only when every bar is finished. An item still inside
+    when the law is read adds area (to L) but no wait (to W), so a queue
+    read with a backlog disagrees with itself; a queue that never settles
+    (its backlog grows the whole run, as under an overload) disagrees
+    more the longer it runs, and no mean describes it. A large
+    ``relative_error`` therefore means "not a stable queue over this
+    window" (or a meter told the wrong waits), not a failure of the law.
+
+    The meter keeps the area under the depth curve, adding depth times
+    the time since the last event at every event: ``arrive`` and
+    ``depart`` are O(1), with integer nanoseconds, so the area is exact.
+    Its clock is the caller's: every ``now_ns`` and ``waited_ns`` must come
+    from the same one, and times must not run backwards.
+
+        >>> meter = QueueMeter()
+        >>> meter.arrive(0)
+        >>> meter.arrive(1_000_000_000)                          # two items in, 1 s apart
+        >>> meter.depart(2_000_000_000, waited_ns=2_000_000_000)  # the first leaves after 2 s
+        >>> meter.depart(3_000_000_000, waited_ns=2_000_000_000)  # the second after 2 s too
+        >>> law = meter.law(4_000_000_000)
+        >>> law.mean_depth, law.arrival_rate_per_s, law.mean_wait_ms, law.predicted_depth
+        (1.0, 0.5, 2000.0, 1.0)
+        >>> law.relative_error
+        0.0
+    """
+
+    __slots__ = ("arrivals", "departures", "depth", "_first_ns", "_last_ns", "_area", "_waited_ns")
+
+    def __init__(self) -> None:
+        self.arrivals = 0
+        self.departures = 0
+        self.depth = 0
+        self._first_ns: int | None = None
+        self._last_ns = 0
+        self._area = 0  # item-nanoseconds under the depth curve, up to _last_ns
+        self._waited_ns = 0  # the waits of every item that left, summed
+
+    def arrive(self, now_ns: int, n: int = 1) -> None:
+        """``n`` items enter at ``now_ns``. O(1)."""
+        if self._first_ns is None:
+            self._first_ns = self._last_ns = now_ns
+        self._area += self.depth * (now_ns - self._last_ns)
+        self._last_ns = now_ns
+        self.depth += n
+        self.arrivals += n
+
+    def depart(self, now_ns: int, waited_ns: int, n: int = 1) -> None:
+        """``n`` items leave at ``now_ns``; ``waited_ns`` is the sum of their
+        times inside (from their ``arrive`` to now). O(1)."""
+        self._area += self.depth * (now_ns - self._last_ns)
+        self._last_ns = now_ns
+        self.depth -= n
+        self.departures += n
+        self._waited_ns += waited_ns
+
+    def law(self, now_ns: int) -> LittlesLaw:
+        """L and λW from the first arrival up to ``now_ns``. O(1)."""
+        first = self._first_ns
+        elapsed_ns = 0 if first is None else now_ns - first
+        if elapsed_ns <= 0:
+            return LittlesLaw(self.arrivals, self.departures, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        area = self._area + self.depth * (now_ns - self._last_ns)
+        mean_depth = area / elapsed_ns
+        mean_wait_ns = self._waited_ns / self.departures if self.departures else 0.0
+        # λW = (arrivals / elapsed) * (waited / departures), in one division
+        # so that a queue that ends empty gives exactly its L.
+        predicted = (
+            self.arrivals * self._waited_ns / (elapsed_ns * self.departures) if self.departures else 0.0
+        )
+        larger = max(mean_depth, predicted)
+        return LittlesLaw(
+            arrivals=self.arrivals,
+            departures=self.departures,
+            elapsed_s=elapsed_ns / 1e9,
+            mean_depth=mean_depth,
+            arrival_rate_per_s=self.arrivals * 1e9 / elapsed_ns,
+            mean_wait_ms=mean_wait_ns / 1e6,
+            predicted_depth=predicted,
+            relative_error=abs(mean_depth - predicted) / larger if larger > 0 else 0.0,
+        )

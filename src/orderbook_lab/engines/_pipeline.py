@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 
 from ..core.clock import Clock
 from ..core.messages import Message
-from ..core.metrics import LatencyHistogram, record_pair
+from ..core.metrics import LatencyHistogram, LittlesLaw, record_pair
 from ..core.parser import Rejection, parse_line, parse_line_msgspec
 from ..core.router import MessageRouter, RouterStats, books_digest
 from ..core.source import Frame, MessageSource
@@ -179,9 +179,11 @@ class Pipeline:
         pool: PoolStats | None = None,
         books: dict[str, dict[str, list[list]]] | None = None,
         router_stats: RouterStats | None = None,
+        littles_law: LittlesLaw | None = None,
     ) -> RunStats:
         """Freeze the counters. Engines whose books live elsewhere (worker
-        processes) pass the gathered ``books`` and summed ``router_stats``."""
+        processes) pass the gathered ``books`` and summed ``router_stats``;
+        an engine with a queue passes its ``littles_law``."""
         if books is None:
             books = self.router.export()
         lag = source.schedule_lag if source is not None else LatencyHistogram()
@@ -209,6 +211,7 @@ class Pipeline:
             asyncio=asyncio,
             pool=pool,
             recording=source.recording_stats() if source is not None else None,
+            littles_law=littles_law,
         )
 
 

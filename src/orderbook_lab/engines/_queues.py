@@ -22,6 +22,16 @@ long items waited in it (mean, p99, max in ms), its depth and high-water
 mark, and how often and how long producers were held back. ``put`` and
 ``get`` are O(1) plus two clock reads.
 
+A ``QueueMeter`` (``core/metrics.py``) watches the same items, so the
+queue can be checked against Little's law (``littles_law()``): an item
+arrives when it enters (a blocked producer's wait for room happened
+outside, upstream) and departs when it is taken. An item evicted by
+``drop-oldest`` departs too, with the time it spent inside: it was part of
+the depth all that while, and leaving it in would make the queue look as
+if it never emptied. An item refused by ``drop-newest`` never entered, so
+it is neither. The meter's mean wait therefore covers every item that
+left, by either door, where ``wait_ms`` covers only the items taken.
+
     >>> import asyncio
     >>> async def demo():
     ...     queue = BoundedQueue(2, "drop-newest", name="demo")
@@ -42,7 +52,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 from ..core.clock import SYSTEM_CLOCK, Clock
-from ..core.metrics import LatencyHistogram
+from ..core.metrics import LatencyHistogram, LittlesLaw, QueueMeter
 
 __all__ = ["POLICIES", "BoundedQueue", "Policy", "QueueClosed", "QueueStats"]
 
@@ -135,6 +145,8 @@ class BoundedQueue(Generic[T]):
         self.blocked_puts = 0
         self._wait = LatencyHistogram()
         self._put_wait = LatencyHistogram()
+        self.meter = QueueMeter()
+        """Depth over time and every stay, for ``littles_law``."""
 
     def __len__(self) -> int:
         return len(self._items)
@@ -255,11 +267,18 @@ class BoundedQueue(Generic[T]):
             put_wait_p99_ms=put_wait.percentile(99) / 1e6,
         )
 
+    def littles_law(self) -> LittlesLaw:
+        """The queue so far against Little's law (module docstring): exact
+        once it is drained, off by what is still inside before that."""
+        return self.meter.law(self._now())
+
     # ------------------------------------------------------------ internals
 
     def _push(self, item: T) -> None:
         items = self._items
-        items.append((self._now(), item))
+        now = self._now()
+        items.append((now, item))
+        self.meter.arrive(now)
         self.accepted += 1
         if len(items) > self.high_water:
             self.high_water = len(items)
@@ -269,7 +288,9 @@ class BoundedQueue(Generic[T]):
 
     def _pop(self) -> T:
         entered, item = self._items.popleft()
-        self._wait.record(self._now() - entered)
+        now = self._now()
+        self._wait.record(now - entered)
+        self.meter.depart(now, now - entered)
         self.taken += 1
         _wake_one(self._putters)
         return item
@@ -282,7 +303,9 @@ class BoundedQueue(Generic[T]):
         if self.policy == "drop-newest":
             self._discard(item)
             return False
-        _entered, oldest = self._items.popleft()
+        entered, oldest = self._items.popleft()
+        now = self._now()
+        self.meter.depart(now, now - entered)  # evicted: it leaves, after its stay inside
         self._discard(oldest)
         self._push(item)
         return True

@@ -37,6 +37,12 @@ processing is done. Cancellation happens only when a task fails; then the
 messages caught in flight are counted as dropped (``aborted``), so even a
 failed run accounts for every message.
 
+The ingress queue keeps a ``QueueMeter``, so the result checks it against
+Little's law (``littles_law``): the backlog observed, L, against the
+arrival rate times the mean wait, λW. A run that drains its queue makes
+them agree whatever the load, policy or batching, so a disagreement means
+a miscounted queue, or a failed run that left a backlog inside.
+
 (This module is ``engines/asyncio.py``, named after its ``--engine`` like
 every engine. It does not shadow the standard library: imports are
 absolute, so ``import asyncio`` here and everywhere else finds the stdlib.)
@@ -52,6 +58,7 @@ from typing import Any
 
 from ..core.clock import Clock
 from ..core.messages import Message, OtherMessage, PriceChangeMessage
+from ..core.metrics import LittlesLaw
 from ..core.source import MessageSource
 from ._async_source import network_frames
 from ._pipeline import PROGRESS_EVERY, Pipeline, QuerySchedule
@@ -209,6 +216,7 @@ class AsyncioEngine(Lifecycle):
         self._batches = 0
         self._batched = 0
         self._full_batches = 0
+        self._littles_law: LittlesLaw | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -244,6 +252,7 @@ class AsyncioEngine(Lifecycle):
             startup_s=self._startup_s,
             shutdown_s=self._shutdown_s,
             asyncio=self._figures(),
+            littles_law=self._littles_law,
         )
 
     def books(self) -> dict[str, dict[str, list[list]]]:
@@ -288,6 +297,9 @@ class AsyncioEngine(Lifecycle):
             if executor is not None:
                 executor.shutdown(wait=True)
             pipeline.queue_high_water = ingress.high_water
+            # Read when the run ends: the ingress queue is drained (unless
+            # the run failed, and then the backlog shows as an error).
+            self._littles_law = ingress.littles_law()
 
     async def _read(self, source: MessageSource, ingress: BoundedQueue[_Item]) -> None:
         """Network frames in, parsed messages into the ingress queue."""

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal, Protocol
 
 from ..core.clock import SYSTEM_CLOCK, Clock
-from ..core.metrics import Percentiles
+from ..core.metrics import LittlesLaw, Percentiles
 from ..core.parser import Rejection
 from ..core.recording import RecordingStats
 from ..core.router import RouterStats
@@ -213,6 +213,9 @@ class RunStats:
     """The actor engine's updates, clocks and mailboxes (phase 5)."""
     recording: RecordingStats | None = None
     """Gaps and receive times of a replayed file; ``None`` for a simulated stream."""
+    littles_law: LittlesLaw | None = None
+    """The engine's main queue checked against Little's law (L against λW,
+    ``core.metrics.QueueMeter``); ``None`` for an engine without one."""
 
     @property
     def dropped_total(self) -> int:
@@ -272,6 +275,7 @@ class RunStats:
             **(self.shm.as_dict() if self.shm is not None else {}),
             **(self.asyncio.as_dict() if self.asyncio is not None else {}),
             **(self.actor.as_dict() if self.actor is not None else {}),
+            **({"littles_law": self.littles_law.as_dict()} if self.littles_law is not None else {}),
         }
 
 
