@@ -537,13 +537,13 @@ def test_a_book_carries_its_tick_size(parse):
 @pytest.mark.parametrize(
     ("line", "route"),
     [
-        ('{"event_type":"book","asset_id":"71","market":"0xab","bids":[],"asks":[]}', ("0xab", "71")),
-        ('{ "market" : "0xab" , "price_changes" : [ {"asset_id": "9"}, {"asset_id": "8"} ] }', ("0xab", "9")),
+        ('{"event_type":"book","asset_id":"71","market":"0xab","bids":[],"asks":[]}', ("0xab", "71", "book")),
+        ('{ "market" : "0xab" , "price_changes" : [ {"asset_id": "9"}, {"asset_id": "8"} ] }', ("0xab", "9", "")),
         (
             b'{"market":"0xab","asset_id":"5","changes":[{"price":"0.5"}]}',
-            ("0xab", "5"),
+            ("0xab", "5", ""),
         ),  # 2024-10 generation
-        ('{"market":"0x\\u0061b","asset_id":"7"}', ("0xab", "7")),  # escapes are decoded, not feared
+        ('{"market":"0x\\u0061b","asset_id":"7"}', ("0xab", "7", "")),  # escapes are decoded, not feared
         ('{"event_type":"book","asset_id":"71","bids":[{"market":"x"}]}', None),  # no top-level market
         ('{"market":"0xab","event_type":"tick_size_change"}', None),  # no asset: the full path decides
         ('[{"event_type":"book","asset_id":"71","market":"0xab"}]', None),  # arrays take the full path
@@ -552,5 +552,5 @@ def test_a_book_carries_its_tick_size(parse):
         ('{"market":7,"asset_id":"7"}', None),  # odd types
     ],
 )
-def test_peek_route_finds_the_market_and_first_asset_or_declines(line, route):
+def test_peek_route_finds_the_market_first_asset_and_kind_or_declines(line, route):
     assert peek_route(line) == route

@@ -268,12 +268,13 @@ def _run(engine_type, name: str, **options) -> list[str]:
 
 
 def test_multiprocessing_result_keys_are_pinned():
-    assert _run(MultiprocessingEngine, "multiprocessing", processes=2) == [*COMMON, *POOL]
+    assert _run(MultiprocessingEngine, "multiprocessing", processes=2) == [*COMMON, *POOL, *LITTLES_LAW]
 
 
 def test_shared_memory_result_keys_are_pinned():
     pool_head = POOL[: POOL.index("query_outcomes")]
-    assert _run(SharedMemoryEngine, "shared-memory", processes=2) == [*COMMON, *pool_head, *SHM]
+    expected = [*COMMON, *pool_head, *SHM, *LITTLES_LAW]
+    assert _run(SharedMemoryEngine, "shared-memory", processes=2) == expected
 
 
 def test_asyncio_result_keys_are_pinned():
@@ -304,3 +305,29 @@ def test_actor_result_keys_extend_the_pools():
     paths = _run(ActorEngine, "actor", processes=2)
     assert paths[: len(COMMON) + len(POOL)] == [*COMMON, *POOL]
     assert set(ACTOR) <= set(paths[len(COMMON) + len(POOL) :])
+    assert paths[-len(LITTLES_LAW) :] == list(LITTLES_LAW)
+
+
+FLOW = (
+    "flow",
+    "flow.target_wait_ms",
+    "flow.paced",
+    "flow.dropped_by_reason",
+    "flow.dropped_by_priority",
+    "flow.sampled_depth",
+    "flow.workers",
+    "flow.workers[].capacity",
+    "flow.workers[].breaker",
+    "flow.workers[].transitions",
+    "flow.workers[].decisions",
+    "flow.health",
+)
+"""Phase 7's ``"flow"``: the queues' capacity decisions and the breakers'
+transitions as time series, drops by reason and priority, health samples."""
+
+
+def test_phase_7_adds_flow_before_littles_law():
+    paths = _run(ActorEngine, "actor", processes=2, flow="adaptive")
+    assert set(FLOW) <= set(paths)
+    assert paths.index("flow") > paths.index("actor")
+    assert paths[-len(LITTLES_LAW) :] == list(LITTLES_LAW)

@@ -19,7 +19,7 @@ from ..experiments.results import headline_figures, lesson_status, load_results,
 from . import options as opt
 from .plot import print_plot
 from .progress import DelayedProgress
-from .render import experiment_tables, rejections_table, results_table, status_table
+from .render import experiment_tables, health_table, rejections_table, results_table, status_table
 
 app = typer.Typer(
     name="orderbook-lab",
@@ -72,6 +72,9 @@ def _execute(config: RunConfig, source: MessageSource, label: str) -> tuple[RunS
     with DelayedProgress(err, label, source.total_messages) as progress:
         try:
             engine = create_engine(config, on_progress=progress)
+            samples = getattr(engine, "health_samples", None)
+            if samples is not None:  # phase 7: the workers' health, live, on long runs
+                progress.details = lambda: health_table(found) if (found := samples()) else None
             stats = run_engine(engine, source, on_started=_started)
         except EngineError as error:
             err.print(f"error: {error}", highlight=False, markup=False, soft_wrap=True)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
@@ -39,6 +40,9 @@ class DelayedProgress:
         self._console = console
         self._label = label
         self._total = total
+        self.details: Callable[[], RenderableType | None] | None = None
+        """Drawn under the bar at each redraw when it returns something
+        (phase 7: the workers' health); set it before the run starts."""
         self._progress: Progress | None = None
         self._task = None
         # Nothing before _DELAY_S; nothing ever when stderr is not a terminal.
@@ -53,7 +57,8 @@ class DelayedProgress:
             return
         self._next_update = now + 1 / _UPDATES_PER_S
         if self._progress is None:
-            self._progress = Progress(
+            self._progress = _ProgressWithDetails(
+                self.details,
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
@@ -70,6 +75,22 @@ class DelayedProgress:
     def __exit__(self, *exc_info: object) -> None:
         if self._progress is not None:
             self._progress.stop()
+
+
+class _ProgressWithDetails(Progress):
+    """A progress bar with something drawn under it (from its own redraw
+    thread, so the details are read as often as the bar is drawn)."""
+
+    def __init__(self, details: Callable[[], RenderableType | None] | None, *columns, **options) -> None:
+        self._details = details  # before Progress.__init__, which may draw
+        super().__init__(*columns, **options)
+
+    def get_renderables(self):
+        yield from super().get_renderables()
+        if getattr(self, "_details", None) is not None:
+            extra = self._details()
+            if extra is not None:
+                yield extra
 
 
 def record_status(stats: RecordStats, frames_per_s: float) -> str:

@@ -1,11 +1,13 @@
 """Rich tables for results. The only module that formats numbers for people."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rich.table import Table
 
 from ..core.parser import Rejection
 from ..engines import PoolStats, RunConfig, RunStats
+from ..engines._flow.health import HealthSample
+from ..engines._stats import FlowStats
 
 
 def _int(n: float) -> str:
@@ -73,6 +75,7 @@ def results_table(runs: Sequence[tuple[RunConfig, RunStats]], title: str) -> Tab
         row("books left crossed", [_int(s.router.crossed) for s in stats])
     _worker_rows(row, stats)
     _actor_rows(row, stats)
+    _flow_rows(row, stats)
     if any(s.recording is not None for s in stats):
         row("recording: timed frames / gaps", [_recording(s) for s in stats])
     row("books", [_int(s.books) for s in stats])
@@ -174,6 +177,66 @@ def _actor_rows(row, stats: Sequence[RunStats]) -> None:
         row("chains stopped at max hops", each(lambda a: _int(a.cycles_stopped)))
     row("opportunities reported", each(lambda a: _int(a.opportunities)))
     row("updates counted in full", each(lambda a: "yes" if a.conserved else "[red]NO[/red]"))
+
+
+def _flow_rows(row, stats: Sequence[RunStats]) -> None:
+    """Rows for adaptive flow control (phase 7): where each worker's queue
+    bound settled, what was shed and why, what the breakers did."""
+    if not any(s.flow is not None for s in stats):
+        return
+
+    def each(pick) -> list[str]:
+        return [pick(s.flow) if s.flow is not None else "-" for s in stats]
+
+    def workers(pick) -> Callable[[FlowStats], str]:
+        return lambda flow: ", ".join(pick(w) for w in flow.workers)
+
+    row(
+        "flow: target wait (ms)",
+        each(lambda f: _num(f.target_wait_ms) + ("" if f.paced else " (unpaced: waits)")),
+    )
+    row("flow: capacity, each worker", each(workers(lambda w: _int(w.capacity))))
+    row("flow: wait EWMA (ms)", each(workers(lambda w: _num(w.wait_ewma_ms))))
+    priorities = ("snapshot", "change", "trade")
+    row(
+        "shed: snapshot / change / trade",
+        each(lambda f: " / ".join(_int(f.dropped_by_priority.get(p, 0)) for p in priorities)),
+    )
+    row("shed from assets", each(lambda f: _int(f.assets_dropped_from)))
+    row("breakers opened (now)", each(workers(lambda w: f"{w.breaker_opened} ({w.breaker})")))
+    if any(s.flow is not None and (s.flow.worker_faults or s.flow.slow_messages) for s in stats):
+        row("worker faults / slow msgs", each(lambda f: f"{_int(f.worker_faults)} / {_int(f.slow_messages)}"))
+
+
+def health_table(samples: Sequence[HealthSample]) -> Table:
+    """The workers' latest health, for the live display of a phase 7 run."""
+    table = Table(title="worker health (last report)", title_justify="left", header_style="bold")
+    for name in (
+        "worker",
+        "msg/s",
+        "errors",
+        "busy",
+        "CPU",
+        "RSS (MB)",
+        "depth / cap",
+        "wait (ms)",
+        "breaker",
+    ):
+        table.add_column(name, justify="right")
+    for s in sorted(samples, key=lambda s: s.worker):
+        breaker = s.breaker if s.breaker == "closed" else f"[red]{s.breaker}[/red]"
+        table.add_row(
+            str(s.worker),
+            _int(s.msgs_per_s),
+            f"{100 * s.error_rate:.1f}%",
+            f"{100 * s.busy:.0f}%",
+            f"{100 * s.cpu:.0f}%",
+            _num(s.rss_mb),
+            f"{_int(s.depth)} / {_int(s.capacity)}",
+            _num(s.wait_ms),
+            breaker,
+        )
+    return table
 
 
 def _shared_memory_rows(row, stats: Sequence[RunStats]) -> None:

@@ -724,18 +724,21 @@ class _Route(msgspec.Struct):
 
     market: str = ""
     asset_id: str = ""
+    event_type: str = ""
     price_changes: list[_RouteChange] = []
 
 
 _decode_route = msgspec.json.Decoder(_Route).decode
 
 
-def peek_route(text: str | bytes) -> tuple[str, str] | None:
-    """``(market, first asset_id)`` of a line holding one JSON object: enough
-    to route the line to the worker that owns its market, which then parses
-    it in full (phase 6, ``--parse-in worker``).
+def peek_route(text: str | bytes) -> tuple[str, str, str] | None:
+    """``(market, first asset_id, event_type)`` of a line holding one JSON
+    object: enough to route the line to the worker that owns its market,
+    which then parses it in full (phase 6, ``--parse-in worker``), and to
+    rank it for shedding (phase 7) without a parse. ``event_type`` is ""
+    when the line has none (older generations of ``price_change``).
 
-    A look, not a parse: msgspec reads the line once and keeps two fields
+    A look, not a parse: msgspec reads the line once and keeps three fields
     (the asset is the top-level ``asset_id`` or the first change's),
     skipping prices, sizes, hashes and timestamps without converting or
     checking them. On a ``price_change`` line it costs about a third of the
@@ -749,9 +752,9 @@ def peek_route(text: str | bytes) -> tuple[str, str] | None:
     guarantees: a line's assets share its market.
 
         >>> peek_route('{"event_type": "book", "asset_id": "71", "market": "0xab", "bids": []}')
-        ('0xab', '71')
+        ('0xab', '71', 'book')
         >>> peek_route(b'{"event_type":"price_change","market":"0xab","price_changes":[{"asset_id":"9"}]}')
-        ('0xab', '9')
+        ('0xab', '9', 'price_change')
         >>> peek_route('[{"event_type": "book"}]') is None
         True
     """
@@ -762,4 +765,4 @@ def peek_route(text: str | bytes) -> tuple[str, str] | None:
     asset = route.asset_id or (route.price_changes[0].asset_id if route.price_changes else "")
     if not route.market or not asset:
         return None
-    return route.market, asset
+    return route.market, asset, route.event_type

@@ -37,16 +37,31 @@ import os
 import signal
 import threading
 import time
+from collections import deque
+from dataclasses import replace
 from typing import Any
 
 from ..core.book import BookView
-from ..core.metrics import LatencyHistogram
+from ..core.metrics import LatencyHistogram, QueueMeter
 from ..core.parser import peek_route
 from ..core.router import RouterStats
 from ..core.source import MessageSource
+from ._flow.control import WAIT, FlowControl
+from ._flow.faults import FaultPlan
+from ._flow.health import Health, HealthSample
+from ._flow.shedding import rank_of_event, rank_of_message
 from ._pipeline import MAX_KEPT_REJECTIONS, PROGRESS_EVERY, Pipeline, QuerySchedule
 from ._routing import AssetRoutes
-from ._stats import IpcStats, LoadBalance, PoolStats, QueryOutcomes, QueryPart, WorkerStats
+from ._stats import (
+    FlowStats,
+    FlowWorkerStats,
+    IpcStats,
+    LoadBalance,
+    PoolStats,
+    QueryOutcomes,
+    QueryPart,
+    WorkerStats,
+)
 from ._worker import Drain, Line, Query, Ready, Reply, Stop, WorkerReport
 from .base import EngineError, Lifecycle, RunConfig, RunStats
 
@@ -109,6 +124,7 @@ class PoolEngine(Lifecycle):
         self._ready: dict[int, int] = {}
         self._drained: set[int] = set()
         self._drain_token = 0
+        self._drained_ns = 0
         self._reports: dict[int, WorkerReport] = {}
         self._in_flight = [0] * self.workers
         self._in_flight_messages = [0] * self.workers
@@ -132,16 +148,37 @@ class PoolEngine(Lifecycle):
         self._stragglers = 0
         self._stats: RunStats | None = None
         self._books: dict[str, dict[str, list[list]]] | None = None
+        self._flow: FlowControl | None = None
+        """Phase 7 (``--flow adaptive``): made when the run starts."""
+        self._in_flight_meter = QueueMeter()
+        """Little's law for the messages between a send and its reply (with
+        ``--flow adaptive`` the flow control meters from acceptance instead)."""
+        self._sent_frames: list[deque[tuple[int, int]]] = [deque() for _ in range(self.workers)]
 
     # ------------------------------------------------------------ lifecycle
 
     def _open(self) -> None:
         """Start the workers and wait until each has said ``Ready``
         (``startup_s``: spawning is not part of the run's throughput)."""
+        self._check_flow_options()
         self._install_sigterm()
         self._pipeline = Pipeline(self.config, self.clock)
         self._launch()
         self._wait_for(lambda: len(self._ready) == self.workers, _STARTUP_TIMEOUT_S, "workers to start")
+
+    def _check_flow_options(self) -> None:
+        config = self.config
+        if config.flow == "adaptive" and self._routes.scheme != "directory":
+            raise EngineError(
+                "--flow adaptive sheds whole messages, which needs each message on one worker: "
+                "--routing directory (and, for the actor engine, --placement market)"
+            )
+        for option, worker, used in (
+            ("--fault-worker", config.fault_worker, config.fault_rate > 0),
+            ("--slow-worker", config.slow_worker, config.slow_worker is not None),
+        ):
+            if used and not 0 <= worker < self.workers:
+                raise EngineError(f"{option} {worker}: this run has workers 0 to {self.workers - 1}")
 
     @property
     def worker_pids(self) -> list[int]:
@@ -168,6 +205,8 @@ class PoolEngine(Lifecycle):
         queries = QuerySchedule(self.config.query_rate, self.config.seed, now())
         on_progress = self.on_progress
         peek = peek_route if self.config.parse_in == "worker" else None
+        flow = self._start_flow(source)
+        self._send_fault_plan()
         for frames, frame in enumerate(source, 1):
             if self._failure is not None:
                 raise self._failure
@@ -175,20 +214,25 @@ class PoolEngine(Lifecycle):
             route = peek(frame.text) if peek is not None else None
             if route is not None:  # the worker parses it: counted here, checked there
                 pipeline.accept_unparsed(frame)
-                worker = routes.place_line(*route)
-                batch = batches[worker]
-                if not batch:
-                    born[worker] = now()
+                worker = routes.place_line(route[0], route[1])
                 text = frame.text
-                batch.append(
-                    (produced, True, Line(frame.line_no, text if type(text) is bytes else text.encode()))
-                )
-                if len(batch) >= limit:
-                    batches[worker] = []
-                    self._send(worker, (batch, []))
+                entry = (produced, True, Line(frame.line_no, text if type(text) is bytes else text.encode()))
+                if flow is not None:
+                    self._offer(worker, entry, rank_of_event(route[2]), route[1])
+                else:
+                    batch = batches[worker]
+                    if not batch:
+                        born[worker] = now()
+                    batch.append(entry)
+                    if len(batch) >= limit:
+                        batches[worker] = []
+                        self._send(worker, (batch, []))
             for message in pipeline.accept(frame) if route is None else ():
                 primary = True
                 for worker, part in routes.parts(message):
+                    if flow is not None:  # one part per message here (directory routing)
+                        self._offer(worker, (produced, True, part), rank_of_message(part), _asset_of(part))
+                        continue
                     batch = batches[worker]
                     if not batch:
                         born[worker] = now()
@@ -198,10 +242,13 @@ class PoolEngine(Lifecycle):
                         batches[worker] = []
                         self._send(worker, (batch, []))
             current = now()
-            for worker in range(workers):
-                if batches[worker] and current - born[worker] >= _MAX_BATCH_AGE_NS:
-                    batch, batches[worker] = batches[worker], []
-                    self._send(worker, (batch, []))
+            if flow is not None:
+                self._dispatch(current)
+            else:
+                for worker in range(workers):
+                    if batches[worker] and current - born[worker] >= _MAX_BATCH_AGE_NS:
+                        batch, batches[worker] = batches[worker], []
+                        self._send(worker, (batch, []))
             self._pump(batches, current)
             if queries.enabled:
                 self._issue_queries(queries, batches)
@@ -209,10 +256,107 @@ class PoolEngine(Lifecycle):
                 self._expire_queries(current)
             if on_progress is not None and frames % PROGRESS_EVERY == 0:
                 on_progress(pipeline.generated)
+        if flow is not None:
+            self._flush_flow()
         self._drain(batches)
         self._settle_queries()
         if on_progress is not None:
             on_progress(pipeline.generated)
+
+    # ------------------------------------------------------------ phase 7: flow control
+
+    def _start_flow(self, source: MessageSource) -> FlowControl | None:
+        if self.config.flow != "adaptive":
+            return None
+        self._flow = FlowControl(
+            self.workers,
+            target_wait_ms=self.config.target_wait_ms,
+            breaker_latency_ms=self.config.breaker_latency_ms,
+            batch=self.batch,
+            queue_frames=self.queue_frames,
+            paced=source.paced,
+            start_ns=self.clock.now_ns(),
+        )
+        return self._flow
+
+    def _send_fault_plan(self) -> None:
+        """``--fault-rate``: tell the struck worker when to fail, before any
+        message reaches it (as two readings of the shared monotonic clock)."""
+        config = self.config
+        if config.fault_rate <= 0:
+            return
+        start = self.clock.now_ns()
+        begin_s, end_s = config.fault_window or (0.0, float("inf"))
+        until = start + int(end_s * 1e9) if end_s != float("inf") else 2**62
+        plan = FaultPlan(config.fault_rate, start + int(begin_s * 1e9), until, config.seed)
+        self._send(config.fault_worker, ([], [plan]))
+
+    def _offer(self, worker: int, entry: tuple, rank: int, asset: str) -> None:
+        """Hand one message to the flow control: queued or shed at once; on
+        an unpaced stream a full queue waits for room instead (nobody is
+        late when the source can be held back)."""
+        flow = self._flow
+        assert flow is not None
+        cond = self._cond
+        while True:
+            now = self.clock.now_ns()
+            with cond:
+                outcome = flow.offer(worker, entry, rank, asset, now, self._in_flight_messages[worker])
+            if outcome != WAIT:
+                return
+            self._dispatch(now)
+            with cond:
+                if self._failure is not None:
+                    raise self._failure
+                if self._in_flight[worker]:  # room comes back with a reply
+                    flow.waits += 1
+                    cond.wait(_LIVENESS_POLL_S)
+
+    def _dispatch(self, now_ns: int) -> None:
+        """Send each worker the frame its flow control lets go now, and make
+        the decisions that are due."""
+        flow = self._flow
+        assert flow is not None
+        cond = self._cond
+        for worker in range(self.workers):
+            with cond:
+                entries = flow.ready(
+                    worker, now_ns, self._in_flight_messages[worker], self._in_flight[worker]
+                )
+            if entries:
+                self._send(worker, (entries, []))
+        with cond:
+            flow.tick(now_ns, self._in_flight_messages)
+
+    def _flush_flow(self) -> None:
+        """At the end of the stream: send everything still waiting (as room
+        comes back), except to a worker whose breaker stays open."""
+        flow = self._flow
+        assert flow is not None
+        cond = self._cond
+        while True:
+            now = self.clock.now_ns()
+            with cond:
+                if self._failure is not None:
+                    raise self._failure
+                for worker, state in enumerate(flow.workers):
+                    if state.queue and state.breaker.state == "open" and not self._in_flight[worker]:
+                        flow.shed_all(worker, now, "breaker_open")
+                if not flow.pending():
+                    return
+            self._dispatch(now)
+            with cond:
+                if flow.pending() and any(self._in_flight):
+                    cond.wait(0.005)  # woken by a reply; or an open breaker turns half-open
+
+    def health_samples(self) -> list[HealthSample]:
+        """The latest health sample of each worker that has one (phase 7;
+        any thread: a live display reads it during the run)."""
+        flow = self._flow
+        if flow is None:
+            return []
+        with self._cond:
+            return [sample for sample in flow.health.latest if sample is not None]
 
     def _close(self) -> None:
         """Drain and stop the workers (``stop`` times this and makes it
@@ -330,7 +474,12 @@ class PoolEngine(Lifecycle):
             if self._failure is not None:
                 raise self._failure
             self._in_flight[worker] += 1
-            queued = self._in_flight_messages[worker] = self._in_flight_messages[worker] + len(frame[0])
+            count = len(frame[0])
+            queued = self._in_flight_messages[worker] = self._in_flight_messages[worker] + count
+            if count and self._flow is None:
+                sent = self.clock.now_ns()
+                self._in_flight_meter.arrive(sent, count)
+                self._sent_frames[worker].append((sent, count))
             if queued > self._queue_high_water:
                 self._queue_high_water = queued
         self._transmit(worker, frame)
@@ -345,6 +494,7 @@ class PoolEngine(Lifecycle):
             batch, batches[worker] = batches[worker], []
             self._send(worker, (batch, [Drain(self._drain_token)]))
         self._wait_for(lambda: len(self._drained) == self.workers, None, "workers to drain")
+        self._drained_ns = self.clock.now_ns()
 
     def _request_reports(self, timeout_s: float) -> bool:
         """Ask every worker for its final report; True if all came back."""
@@ -372,6 +522,15 @@ class PoolEngine(Lifecycle):
             worker = reply.worker
             self._in_flight[worker] -= 1
             self._in_flight_messages[worker] -= reply.updates
+            flow = self._flow
+            if flow is None and reply.updates:
+                sent, count = self._sent_frames[worker].popleft()
+                self._in_flight_meter.depart(arrived, (arrived - sent) * count, count)
+            if flow is not None:
+                if reply.updates:
+                    flow.replied(worker, arrived, reply.failed, reply.slow)
+                if reply.health is not None:
+                    flow.heard(reply.health, arrived, self._in_flight_messages[worker])
             if reply.answers:
                 self._settle_answers(reply, arrived)
             if reply.drained is not None and reply.drained == self._drain_token:
@@ -379,6 +538,13 @@ class PoolEngine(Lifecycle):
             if reply.report is not None:
                 self._reports[worker] = reply.report
             self._cond.notify_all()
+
+    def _on_health(self, health: Health) -> None:
+        """A health report an idle worker sent on its own."""
+        arrived = self.clock.now_ns()
+        with self._cond:
+            if self._flow is not None:
+                self._flow.heard(health, arrived, self._in_flight_messages[health.worker])
 
     def _settle_answers(self, reply: Reply, arrived: int) -> None:
         pipeline = self._pipeline
@@ -492,6 +658,8 @@ class PoolEngine(Lifecycle):
         for report in reports:
             pipeline.processed += report.processed
             pipeline.invalid += report.invalid
+            if report.failed:
+                pipeline.dropped["worker_fault"] = pipeline.dropped.get("worker_fault", 0) + report.failed
             pipeline.rejections.extend(report.rejections)
             pipeline.latency.merge(report.latency)
             pipeline.processing.merge(report.processing)
@@ -556,7 +724,9 @@ class PoolEngine(Lifecycle):
             },
             stragglers_terminated=self._stragglers,
         )
-        return pipeline.stats(
+        flow = self._flow_stats()
+        meter = self._in_flight_meter if self._flow is None else self._flow.meter
+        stats = pipeline.stats(
             self.name,
             self._source,
             startup_s=self._startup_s,
@@ -564,7 +734,56 @@ class PoolEngine(Lifecycle):
             pool=pool,
             books=books,
             router_stats=router,
+            littles_law=meter.law(self._drained_ns) if meter.arrivals else None,
         )
+        return stats if flow is None else replace(stats, flow=flow)
+
+    def _flow_stats(self) -> FlowStats | None:
+        """Phase 7's figures; its drops join the run's (by reason)."""
+        flow = self._flow
+        if flow is None:
+            return None
+        pipeline = self._pipeline
+        assert pipeline is not None
+        for reason, count in flow.dropped.items():
+            pipeline.dropped[reason] = pipeline.dropped.get(reason, 0) + count
+        start = flow.start_ns
+        return FlowStats(
+            target_wait_ms=flow.target_wait_ms,
+            breaker_latency_ms=flow.breaker_latency_ms,
+            paced=flow.paced,
+            dropped_by_reason=dict(sorted(flow.dropped.items())),
+            dropped_by_priority=dict(flow.dropped_by_priority),
+            most_dropped_assets=dict(flow.dropped_by_asset.most_common(5)),
+            assets_dropped_from=len(flow.dropped_by_asset),
+            worker_faults=flow.failed,
+            slow_messages=flow.slow,
+            dispatcher_waits=flow.waits,
+            sampled_depth=round(flow.depth_sampled_sum / flow.depth_samples, 3) if flow.depth_samples else 0.0,
+            workers=tuple(
+                FlowWorkerStats(
+                    worker=worker,
+                    capacity=state.capacity.capacity,
+                    capacity_lowest=state.lowest_capacity,
+                    wait_ewma_ms=round((state.capacity.wait_ewma_ns or 0.0) / 1e6, 3),
+                    breaker=state.breaker.state,
+                    breaker_opened=state.breaker.opened,
+                    transitions=tuple(t.as_dict(start) for t in state.breaker.transitions),
+                    decisions=tuple(d.as_dict(start) for d in state.decisions),
+                )
+                for worker, state in enumerate(flow.workers)
+            ),
+            health=tuple(sample.as_dict() for sample in flow.health.samples),
+        )
+
+
+def _asset_of(message) -> str:
+    """The (first) asset a parsed message is for: what shedding is fair across."""
+    asset = getattr(message, "asset_id", None)
+    if asset is None:
+        changes = getattr(message, "changes", ())
+        asset = changes[0].asset_id if changes else ""
+    return asset
 
 
 def _raise_terminated(signum: int, _frame: object) -> None:

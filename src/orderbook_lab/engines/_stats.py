@@ -36,6 +36,8 @@ __all__ = [
     "ShmStats",
     "ActorTallyStats",
     "ActorStats",
+    "FlowWorkerStats",
+    "FlowStats",
 ]
 
 
@@ -351,3 +353,55 @@ class ActorStats:
         actor["hops"] = {str(hops): count for hops, count in sorted(self.hops.items())}
         actor["conserved"] = self.conserved
         return {"actor": actor}
+
+
+@dataclass(frozen=True)
+class FlowWorkerStats:
+    """Phase 7, one worker: where its queue's capacity went and what its
+    breaker did, as time series (``t_s`` from the run's start)."""
+
+    worker: int
+    capacity: int
+    """At the end of the run."""
+    capacity_lowest: int
+    wait_ewma_ms: float
+    breaker: str
+    """State at the end."""
+    breaker_opened: int
+    transitions: tuple[dict[str, Any], ...]
+    decisions: tuple[dict[str, Any], ...]
+    """Every capacity decision with its inputs (``wait_ewma_ms``, ``pressed``)."""
+
+
+@dataclass(frozen=True)
+class FlowStats:
+    """Phase 7 (``--flow adaptive``): queues, breakers, shedding and health.
+    ``as_dict`` is the result's ``"flow"``."""
+
+    target_wait_ms: float
+    breaker_latency_ms: float
+    paced: bool
+    """Shedding is for paced streams; an unpaced one waits for room instead."""
+    dropped_by_reason: dict[str, int]
+    dropped_by_priority: dict[str, int]
+    most_dropped_assets: dict[str, int]
+    """The five assets that lost the most messages (fairness at a glance)."""
+    assets_dropped_from: int
+    worker_faults: int
+    slow_messages: int
+    dispatcher_waits: int
+    sampled_depth: float
+    """Mean of the depth (waiting + in flight) sampled every 10 ms: L as a
+    monitor sees it, to hold against Little's λW."""
+    workers: tuple[FlowWorkerStats, ...]
+    health: tuple[dict[str, Any], ...]
+    """One sample per worker per report (about one a second)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        flow = asdict(self)
+        flow["health"] = list(self.health)
+        flow["workers"] = [
+            {**worker, "transitions": list(worker["transitions"]), "decisions": list(worker["decisions"])}
+            for worker in flow["workers"]
+        ]
+        return {"flow": flow}

@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import chain
 from typing import Any, Generic, TypeVar
 
@@ -42,6 +42,8 @@ from ..core.metrics import LatencyHistogram
 from ..core.parser import Rejection
 from ..core.router import RouterStats
 from ._actor.updates import Update
+from ._flow.faults import FaultInjector, FaultPlan, InjectedFault
+from ._flow.health import HEALTH_EVERY_NS, Health, health_now
 from ._pipeline import Pipeline
 from ._work import CpuWork
 from .base import RunConfig
@@ -119,6 +121,9 @@ class WorkerReport:
     other: int
     invalid: int
     """Lines this worker parsed (``--parse-in worker``) and rejected."""
+    failed: int
+    """Messages that raised here (``--fault-rate``): not applied, counted
+    dropped (``worker_fault``) by the parent."""
     rejections: tuple[Rejection, ...]
     bytes_in: int
     decode_ns: int
@@ -143,6 +148,13 @@ class Reply(msgspec.Struct, Generic[R, V], frozen=True, array_like=True, tag=Tru
     outbound: tuple[Update, ...] = ()
     """Phase 5: updates from this worker's actors to actors elsewhere,
     for the coordinator to pass on."""
+    failed: int = 0
+    """Phase 7: messages of this frame that raised (not applied)."""
+    slow: int = 0
+    """Phase 7: messages of this frame served slower than
+    ``--breaker-latency-ms`` (judged on the frame's mean service time)."""
+    health: Health | None = None
+    """Phase 7: the worker's health report, when one was due."""
 
 
 class WorkerCore:
@@ -156,7 +168,7 @@ class WorkerCore:
     more names its own.
     """
 
-    frame_type: Any = tuple[list[tuple[int, bool, Message | Line]], list[Query | Drain | Stop]]
+    frame_type: Any = tuple[list[tuple[int, bool, Message | Line]], list[Query | Drain | Stop | FaultPlan]]
     report_type: Any = WorkerReport
     view_type: Any = BookView
 
@@ -169,6 +181,8 @@ class WorkerCore:
     ) -> None:
         self.worker = worker
         self.clock = clock
+        if config.slow_worker == worker:  # --slow-worker: this one does more per message
+            config = replace(config, work_ms=config.work_ms + config.slow_ms)
         self.pipeline = Pipeline(config, clock, work=CpuWork(config.work_ms, per_ms))
         self._io_s = config.io_ms / 1e3
         self.frames = 0
@@ -181,6 +195,12 @@ class WorkerCore:
         self._cpu_started: int | None = None
         self.parsed: list[Message] = []
         """Messages parsed from this frame's ``Line``s (for ``after_frame``)."""
+        # Phase 7: health reports, the breaker's latency bound, faults.
+        self._reports_health = config.flow == "adaptive"
+        self._health_due_ns = clock.now_ns() + HEALTH_EVERY_NS
+        self._slow_ns = config.breaker_latency_ms * 1e6
+        self.faults: FaultInjector | None = None
+        self.failed = 0
 
     def handle(self, frame: tuple[list, list], received_ns: int) -> tuple[Reply, bool]:
         """Apply one frame; returns its reply and whether to stop."""
@@ -189,6 +209,11 @@ class WorkerCore:
         updates, controls = frame
         now = self.clock.now_ns
         began = now()
+        failed_before = self.failed
+        if controls and self.faults is None:
+            for control in controls:
+                if type(control) is FaultPlan:
+                    self.faults = FaultInjector(control)
         self.apply_updates(updates, controls)
         self.frames += 1
         self.parts += len(updates)
@@ -208,9 +233,17 @@ class WorkerCore:
                 stop = True
         parsed, self.parsed = self.parsed, []
         self.after_frame(chain((m for _, _, m in updates if type(m) is not Line), parsed))
-        self.busy_ns += now() - began
+        ended = now()
+        spent = ended - began
+        self.busy_ns += spent
         report = self.report() if stop else None
-        return self.reply(len(updates), answers, drained, report), stop
+        failed = self.failed - failed_before
+        served = len(updates) - failed
+        slow = served if served and spent / len(updates) > self._slow_ns else 0
+        health = None
+        if self._reports_health and ended >= self._health_due_ns:
+            health = self.health()
+        return self.reply(len(updates), answers, drained, report, failed, slow, health), stop
 
     def apply_updates(self, updates: list, controls: list) -> None:
         """Apply the frame's messages in order: the primary part of each is
@@ -221,7 +254,10 @@ class WorkerCore:
         router_apply = pipeline.router.apply
         now = self.clock.now_ns
         io_s = self._io_s
+        faults = self.faults
         for produced_ns, primary, message in updates:
+            if faults is not None and primary and self.struck(faults):
+                continue
             if type(message) is Line:
                 for parsed in pipeline.parse(message.text, message.line_no):
                     self.parsed.append(parsed)
@@ -239,13 +275,36 @@ class WorkerCore:
             else:
                 router_apply(message)
 
+    def struck(self, faults: FaultInjector) -> bool:
+        """Whether an injected fault fails this message (counted)."""
+        try:
+            faults.check(self.clock.now_ns())
+        except InjectedFault:
+            self.failed += 1
+            return True
+        return False
+
+    def health(self) -> Health:
+        """This worker's health report now (and the next one is due in a second)."""
+        self._health_due_ns = self.clock.now_ns() + HEALTH_EVERY_NS
+        return health_now(self.worker, self.pipeline.processed, self.failed, self.busy_ns)
+
     def view(self, asset_id: str, depth: int) -> Any:
         """A query's answer: the top of the asset's book (``None``: no book)."""
         return self.pipeline.router.query(asset_id, depth)
 
-    def reply(self, updates: int, answers: list[Answer], drained: int | None, report: Any) -> Reply:
+    def reply(
+        self,
+        updates: int,
+        answers: list[Answer],
+        drained: int | None,
+        report: Any,
+        failed: int = 0,
+        slow: int = 0,
+        health: Health | None = None,
+    ) -> Reply:
         """The frame's one reply (phase 5 adds the updates it sends out)."""
-        return Reply(self.worker, updates, answers, drained, report)
+        return Reply(self.worker, updates, answers, drained, report, (), failed, slow, health)
 
     def after_frame(self, messages: Iterator[Message]) -> None:
         """Called after every frame with the messages (parts) it applied,
@@ -255,12 +314,20 @@ class WorkerCore:
 
     def idle_timeout_s(self) -> float | None:
         """How long the worker may wait for its next frame before ``on_idle``
-        must run; ``None`` (here, always): as long as it takes."""
-        return None
+        must run; ``None``: as long as it takes (phase 7: until its next
+        health report is due)."""
+        if not self._reports_health:
+            return None
+        return max(self._health_due_ns - self.clock.now_ns(), 0) / 1e9
 
-    def on_idle(self) -> None:
-        """Called when no frame came within ``idle_timeout_s`` (phase 4
-        publishes what a paced stream left unpublished)."""
+    def on_idle(self) -> Any | None:
+        """Called when no frame came within ``idle_timeout_s``; returns a
+        message to send the parent, or ``None``. Phase 7: the health report
+        an idle worker owes (a busy one sends it with a reply). Phase 4
+        also publishes what a paced stream left unpublished."""
+        if self._reports_health and self.clock.now_ns() >= self._health_due_ns:
+            return self.health()
+        return None
 
     def close(self) -> None:
         """Release what the core holds (phase 4: its shared memory). Called
@@ -269,7 +336,7 @@ class WorkerCore:
     @classmethod
     def reply_type(cls) -> Any:
         """What the parent decodes from this worker's pipe."""
-        return Reply[cls.report_type, cls.view_type] | Ready
+        return Reply[cls.report_type, cls.view_type] | Ready | Health
 
     def report(self) -> WorkerReport:
         pipeline = self.pipeline
@@ -282,6 +349,7 @@ class WorkerCore:
             processed=pipeline.processed,
             other=pipeline.other,
             invalid=pipeline.invalid,
+            failed=self.failed,
             rejections=tuple(pipeline.rejections),
             bytes_in=self.bytes_in,
             decode_ns=self.decode_ns,

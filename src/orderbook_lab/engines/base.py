@@ -27,7 +27,7 @@ from ..core.parser import Rejection
 from ..core.recording import RecordingStats
 from ..core.router import RouterStats
 from ..core.source import MessageSource, Popularity, SourceConfig
-from ._stats import ActorStats, AsyncioStats, PoolStats, ShmStats
+from ._stats import ActorStats, AsyncioStats, FlowStats, PoolStats, ShmStats
 
 __all__ = [
     "RunConfig",
@@ -211,6 +211,8 @@ class RunStats:
     """The shared-memory store's figures (phase 4)."""
     actor: ActorStats | None = None
     """The actor engine's updates, clocks and mailboxes (phase 5)."""
+    flow: FlowStats | None = None
+    """Adaptive queues, breakers, shedding and health (phase 7)."""
     recording: RecordingStats | None = None
     """Gaps and receive times of a replayed file; ``None`` for a simulated stream."""
     littles_law: LittlesLaw | None = None
@@ -275,6 +277,7 @@ class RunStats:
             **(self.shm.as_dict() if self.shm is not None else {}),
             **(self.asyncio.as_dict() if self.asyncio is not None else {}),
             **(self.actor.as_dict() if self.actor is not None else {}),
+            **(self.flow.as_dict() if self.flow is not None else {}),
             **({"littles_law": self.littles_law.as_dict()} if self.littles_law is not None else {}),
         }
 

@@ -48,6 +48,7 @@ from contextlib import contextmanager
 from multiprocessing.connection import Connection, wait
 
 from ._codec import get_codec
+from ._flow.health import Health
 from ._pool import PoolEngine, WorkerCrashed
 from ._work import iterations_per_ms
 from ._worker import Ready, Reply, WorkerCore
@@ -105,8 +106,8 @@ class MultiprocessingEngine(PoolEngine):
 
     def _calibrate(self) -> bool:
         """Whether workers burn CPU on purpose, so they need the parent's
-        calibration (``--work-ms``; phase 5 adds a slow actor)."""
-        return self.config.work_ms > 0
+        calibration (``--work-ms``, ``--slow-worker``; phase 5 adds a slow actor)."""
+        return self.config.work_ms > 0 or self.config.slow_worker is not None
 
     def _core_factory(self) -> Callable[..., WorkerCore]:
         """What each worker calls as ``factory(worker, config, per_ms)``
@@ -167,6 +168,8 @@ class MultiprocessingEngine(PoolEngine):
         self._reply_decode_ns += time.perf_counter_ns() - began
         if type(reply) is Reply:
             self._on_reply(reply)
+        elif type(reply) is Health:
+            self._on_health(reply)
         elif type(reply) is Ready:
             self._on_ready(reply)
 
@@ -256,7 +259,9 @@ def _worker_main(
         while True:
             idle_s = core.idle_timeout_s()
             if idle_s is not None and not inbox.poll(idle_s):
-                core.on_idle()
+                said = core.on_idle()
+                if said is not None:  # a health report: the reader thread takes it at once
+                    replies.send_bytes(codec.encode(said))
                 continue
             data = inbox.recv_bytes()  # EOFError once the parent closed it
             received = now()

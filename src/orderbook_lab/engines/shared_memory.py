@@ -124,13 +124,16 @@ class ShmWorkerCore(WorkerCore):
             self._publish()
 
     def idle_timeout_s(self) -> float | None:
+        health = super().idle_timeout_s()
         if not self._dirty:
-            return None
-        return max(self._next_round_ns - self.clock.now_ns(), 0) / 1e9
+            return health
+        publish = max(self._next_round_ns - self.clock.now_ns(), 0) / 1e9
+        return publish if health is None else min(publish, health)
 
-    def on_idle(self) -> None:
-        if self._dirty:
+    def on_idle(self):
+        if self._dirty and self.clock.now_ns() >= self._next_round_ns:
             self._publish()
+        return super().on_idle()
 
     def _publish(self) -> None:
         """One round: every book touched since the last round, then the

@@ -17,6 +17,8 @@ from dataclasses import dataclass, fields
 from ...core.clock import SYSTEM_CLOCK, Clock
 from ...core.complements import MarketView
 from ...core.messages import Message
+from .._flow.faults import FaultPlan
+from .._flow.health import Health
 from .._work import CpuWork
 from .._worker import Answer, Drain, Line, Query, Reply, Stop, WorkerCore, WorkerReport
 from ..base import RunConfig
@@ -37,7 +39,7 @@ class ActorHost(WorkerCore):
     """The actors of one worker (see the module docstring)."""
 
     frame_type = tuple[
-        list[tuple[int, bool, Message | Line]], list[Query | Drain | Stop | Introduce | Update]
+        list[tuple[int, bool, Message | Line]], list[Query | Drain | Stop | FaultPlan | Introduce | Update]
     ]
     report_type = ActorWorkerReport
     view_type = MarketView
@@ -64,7 +66,10 @@ class ActorHost(WorkerCore):
             elif kind is Introduce:
                 system.introduce(control)
         post, parse = system.post_market, self.pipeline.parse
+        faults = self.faults
         for produced_ns, primary, message in updates:
+            if faults is not None and primary and self.struck(faults):
+                continue
             if type(message) is Line:
                 for parsed in parse(message.text, message.line_no):
                     post(produced_ns, True, parsed)
@@ -75,8 +80,18 @@ class ActorHost(WorkerCore):
     def view(self, asset_id: str, depth: int):
         return self.system.view(asset_id, depth)
 
-    def reply(self, updates: int, answers: list[Answer], drained: int | None, report) -> Reply:
-        return Reply(self.worker, updates, answers, drained, report, tuple(self.system.take_outbound()))
+    def reply(
+        self,
+        updates: int,
+        answers: list[Answer],
+        drained: int | None,
+        report,
+        failed: int = 0,
+        slow: int = 0,
+        health: Health | None = None,
+    ) -> Reply:
+        outbound = tuple(self.system.take_outbound())
+        return Reply(self.worker, updates, answers, drained, report, outbound, failed, slow, health)
 
     def report(self) -> ActorWorkerReport:
         base = super().report()
