@@ -538,7 +538,10 @@ def test_a_book_carries_its_tick_size(parse):
     ("line", "route"),
     [
         ('{"event_type":"book","asset_id":"71","market":"0xab","bids":[],"asks":[]}', ("0xab", "71", "book")),
-        ('{ "market" : "0xab" , "price_changes" : [ {"asset_id": "9"}, {"asset_id": "8"} ] }', ("0xab", "9", "")),
+        (
+            '{ "market" : "0xab" , "price_changes" : [ {"asset_id": "9"}, {"asset_id": "8"} ] }',
+            ("0xab", "9", ""),
+        ),
         (
             b'{"market":"0xab","asset_id":"5","changes":[{"price":"0.5"}]}',
             ("0xab", "5", ""),

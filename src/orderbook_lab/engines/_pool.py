@@ -759,7 +759,9 @@ class PoolEngine(Lifecycle):
             worker_faults=flow.failed,
             slow_messages=flow.slow,
             dispatcher_waits=flow.waits,
-            sampled_depth=round(flow.depth_sampled_sum / flow.depth_samples, 3) if flow.depth_samples else 0.0,
+            sampled_depth=round(flow.depth_sampled_sum / flow.depth_samples, 3)
+            if flow.depth_samples
+            else 0.0,
             workers=tuple(
                 FlowWorkerStats(
                     worker=worker,
