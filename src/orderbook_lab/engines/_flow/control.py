@@ -20,6 +20,14 @@ The engine calls, all under its lock:
   law;
 * ``tick`` now and then: capacity decisions, and breakers of silent workers.
 
+While a worker's breaker is open, its messages are **shed, not parked**.
+Parking would keep them for a worker whose recovery time nobody knows:
+the backlog would grow without bound and, once it drained, every message
+in it would be as late as the outage was long. Shedding loses them at
+once, counted (``breaker_open``, by priority and asset), and the books of
+that worker's assets stay behind until their next snapshot repairs them;
+the run says so instead of pretending they are whole.
+
 Pure bookkeeping: no thread, no clock of its own, no I/O.
 """
 
@@ -166,7 +174,8 @@ class FlowControl:
         if room <= 0:
             return []
         size = min(self.batch, room, max(1, capacity // 4))
-        if len(queue) < size and in_flight and now_ns - (queue.oldest_ns() or now_ns) < _MAX_FRAME_AGE_NS:
+        oldest = queue.oldest_ns()
+        if len(queue) < size and in_flight and oldest is not None and now_ns - oldest < _MAX_FRAME_AGE_NS:
             return []  # the worker is busy: let the frame fill a little
         taken = queue.take(size)
         flow.sent.append((sum(enqueued for _, enqueued in taken), len(taken)))
