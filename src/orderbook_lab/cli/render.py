@@ -83,7 +83,7 @@ def results_table(runs: Sequence[tuple[RunConfig, RunStats]], title: str) -> Tab
     if len(stats) > 1:
         row(
             f"  same books as {first.engine}",
-            ["yes" if s.digest == first.digest else "[red]NO[/red]" for s in stats],
+            [_same_books(s, first) for s in stats],
         )
     row("startup / run (s)", [f"{s.startup_s:.3f} / {s.run_s:.3f}" for s in stats])
     row("counted in full", ["yes" if s.conserved else "[red]NO[/red]" for s in stats])
@@ -96,6 +96,16 @@ def _littles_law(s: RunStats) -> str:
     if law is None:
         return "-"
     return f"{_num(law.mean_depth)} / {_num(law.predicted_depth)} ({100 * law.relative_error:.1f}%)"
+
+
+def _same_books(s: RunStats, first: RunStats) -> str:
+    """A run that dropped messages by policy cannot end with the same books,
+    and says why; any other difference is an error."""
+    if s.digest == first.digest:
+        return "yes"
+    if s.dropped_total != first.dropped_total:
+        return f"[yellow]no: {_int(s.dropped_total)} dropped[/yellow]"
+    return "[red]NO[/red]"
 
 
 def _recording(s: RunStats) -> str:
