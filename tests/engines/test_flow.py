@@ -138,3 +138,33 @@ def test_options_the_run_cannot_honour_are_refused_before_it_starts(fields, mess
     engine = stopped_at_end(create_engine(config))
     with pytest.raises(EngineError, match=message):
         engine.start()
+
+
+def test_another_thread_reads_live_status_and_asks_for_books_during_the_run(stopped_at_end):
+    """What ``serve`` does: a second thread reads the run's numbers and asks
+    for a book while the main thread runs the stream."""
+    import threading
+
+    config = _phase7(duration_s=2.0, messages=None, rate=600)
+    engine = stopped_at_end(create_engine(config))
+    reported = threading.Event()
+    seen: dict = {}
+    engine.on_progress = lambda _done: reported.set()
+
+    def watch():
+        reported.wait(30)
+        asset = engine._routes.book_assets[0]
+        seen["view"] = engine.ask(asset, 3, timeout_s=10)
+        seen["missing"] = engine.ask("no such asset", timeout_s=10)
+        seen["status"] = engine.live_status()
+
+    watcher = threading.Thread(target=watch)
+    engine.start()
+    watcher.start()
+    engine.run(config.synthetic_source())
+    watcher.join(30)
+    status = seen["status"]
+    assert status.running and status.generated > 0 and len(status.workers) == 2
+    assert all(w.alive and w.breaker == "closed" for w in status.workers)
+    assert seen["view"] is not None and len(seen["view"].book.bids) <= 3
+    assert seen["missing"] is None

@@ -56,11 +56,13 @@ from ._stats import (
     FlowStats,
     FlowWorkerStats,
     IpcStats,
+    LiveStatus,
     LoadBalance,
     PoolStats,
     QueryOutcomes,
     QueryPart,
     WorkerStats,
+    WorkerStatus,
 )
 from ._worker import Drain, Line, Query, Ready, Reply, Stop, WorkerReport
 from .base import EngineError, Lifecycle, RunConfig, RunStats
@@ -150,6 +152,11 @@ class PoolEngine(Lifecycle):
         self._books: dict[str, dict[str, list[list]]] | None = None
         self._flow: FlowControl | None = None
         """Phase 7 (``--flow adaptive``): made when the run starts."""
+        self._asks: list[tuple[int, str, int]] = []
+        """Queries other threads asked for during the run (``ask``)."""
+        self._run_thread: threading.Thread | None = None
+        self._exited: set[int] = set()
+        self._restarts = 0
         self._in_flight_meter = QueueMeter()
         """Little's law for the messages between a send and its reply (with
         ``--flow adaptive`` the flow control meters from acceptance instead)."""
@@ -188,6 +195,7 @@ class PoolEngine(Lifecycle):
     def run(self, source: MessageSource) -> None:
         self._require_started()
         self._source = source
+        self._run_thread = threading.current_thread()
         self._running = True
         try:
             self._run(source)
@@ -252,6 +260,8 @@ class PoolEngine(Lifecycle):
             self._pump(batches, current)
             if queries.enabled:
                 self._issue_queries(queries, batches)
+            if self._asks:
+                self._serve_asks(batches)
             if self._pending:
                 self._expire_queries(current)
             if on_progress is not None and frames % PROGRESS_EVERY == 0:
@@ -348,6 +358,92 @@ class PoolEngine(Lifecycle):
             with cond:
                 if flow.pending() and any(self._in_flight):
                     cond.wait(0.005)  # woken by a reply; or an open breaker turns half-open
+
+    def live_status(self) -> LiveStatus:
+        """The run's numbers now (any thread). Worker counts come from their
+        health reports, so they lag by up to a second and exist only with
+        ``--flow adaptive`` (phase 7 and later); before that they are 0."""
+        now = self.clock.now_ns()
+        pipeline = self._pipeline
+        with self._cond:
+            flow = self._flow
+            dropped = dict(flow.dropped) if flow is not None else {}
+            processing = LatencyHistogram()
+            processed = invalid = failed_total = 0
+            workers = []
+            for worker in range(self.workers):
+                report = flow.health.reports[worker] if flow is not None else None
+                sample = flow.health.latest[worker] if flow is not None else None
+                state = flow.workers[worker] if flow is not None else None
+                if report is not None:
+                    processed += report.processed
+                    invalid += report.invalid
+                    failed_total += report.failed
+                    if report.processing is not None:
+                        processing.merge(report.processing)
+                heard = flow.health.last_heard_ns[worker] if flow is not None and report is not None else None
+                workers.append(
+                    WorkerStatus(
+                        worker=worker,
+                        alive=worker in self._ready and worker not in self._exited,
+                        breaker=state.breaker.state if state is not None else "closed",
+                        depth=(len(state.queue) if state is not None else 0) + self._in_flight_messages[worker],
+                        capacity=state.capacity.capacity if state is not None else self.queue_frames * self.batch,
+                        wait_ms=(state.capacity.wait_ewma_ns or 0.0) / 1e6 if state is not None else 0.0,
+                        processed=report.processed if report is not None else 0,
+                        failed=report.failed if report is not None else 0,
+                        invalid=report.invalid if report is not None else 0,
+                        busy=sample.busy if sample is not None else 0.0,
+                        cpu=sample.cpu if sample is not None else 0.0,
+                        rss_mb=report.rss_bytes / 2**20 if report is not None else 0.0,
+                        last_report_s=None if heard is None else (now - heard) / 1e9,
+                    )
+                )
+            if failed_total:
+                dropped["worker_fault"] = failed_total
+            started = pipeline.first_produced_ns if pipeline is not None else None
+            return LiveStatus(
+                running=self._running,
+                uptime_s=0.0 if started is None else (now - started) / 1e9,
+                generated=pipeline.generated if pipeline is not None else 0,
+                processed=processed,
+                invalid=(pipeline.invalid if pipeline is not None else 0) + invalid,
+                dropped=dropped,
+                restarts=self._restarts,
+                workers=tuple(workers),
+                processing=processing,
+            )
+
+    def ask(self, asset_id: str, depth: int = 10, timeout_s: float | None = None) -> BookView | None:
+        """The top of ``asset_id``'s book, from any thread, during a run or
+        outside one: during a run the main loop sends the query with its
+        next frame (``_serve_asks``); outside, it goes at once. ``None``:
+        no book for that asset. Raises ``QueryTimeout``."""
+        if self._running and threading.current_thread() is not self._run_thread:
+            with self._cond:
+                self._next_corr_id += 1
+                corr_id = self._next_corr_id
+                self._wanted.add(corr_id)
+                self._asks.append((corr_id, asset_id, depth))
+            return self.wait_answer(corr_id, timeout_s)
+        return self.query(asset_id, depth, timeout_s)
+
+    def _serve_asks(self, batches: list[list]) -> None:
+        """Send the queries other threads asked for (main loop)."""
+        with self._cond:
+            asks, self._asks = self._asks, []
+        now = self.clock.now_ns()
+        for corr_id, asset_id, depth in asks:
+            worker = self._routes.placed(asset_id)
+            if worker is None:
+                with self._cond:
+                    self._answers[corr_id] = None  # never seen: no book
+                    self._cond.notify_all()
+                continue
+            with self._cond:
+                self._pending[corr_id] = (now, now)
+            batch, batches[worker] = batches[worker], []
+            self._send(worker, (batch, [Query(corr_id, asset_id, depth, now)]))
 
     def health_samples(self) -> list[HealthSample]:
         """The latest health sample of each worker that has one (phase 7;

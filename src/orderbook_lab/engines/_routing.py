@@ -102,6 +102,10 @@ class AssetRoutes:
         self.split_messages = 0
         """``price_change`` messages that went to more than one worker."""
 
+    def placed(self, asset_id: str) -> int | None:
+        """The worker of an asset already placed, or ``None`` (never places)."""
+        return self._owners.get(asset_id)
+
     def owner(self, asset_id: str) -> int:
         """The worker of an asset already placed (or placed now, without a hint)."""
         found = self._owners.get(asset_id)

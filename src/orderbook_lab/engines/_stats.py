@@ -38,6 +38,8 @@ __all__ = [
     "ActorStats",
     "FlowWorkerStats",
     "FlowStats",
+    "WorkerStatus",
+    "LiveStatus",
 ]
 
 
@@ -405,3 +407,43 @@ class FlowStats:
             for worker in flow["workers"]
         ]
         return {"flow": flow}
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    """One worker as the parent sees it during a run (phase 7 and later:
+    from its latest health report and the parent's own view)."""
+
+    worker: int
+    alive: bool
+    breaker: str
+    depth: int
+    """Messages waiting for it in the parent plus those in flight."""
+    capacity: int
+    wait_ms: float
+    processed: int
+    failed: int
+    invalid: int
+    busy: float
+    cpu: float
+    rss_mb: float
+    last_report_s: float | None
+    """Seconds since its last health report (``None``: none yet)."""
+
+
+@dataclass(frozen=True)
+class LiveStatus:
+    """A running engine's numbers at one moment, safe to read from another
+    thread (``serve``'s endpoints, a metrics scrape). Counters are
+    cumulative since the run started."""
+
+    running: bool
+    uptime_s: float
+    generated: int
+    processed: int
+    invalid: int
+    dropped: dict[str, int]
+    restarts: int
+    workers: tuple[WorkerStatus, ...]
+    processing: LatencyHistogram
+    """Service time per message, merged over the workers' latest reports."""

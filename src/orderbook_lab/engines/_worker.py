@@ -287,7 +287,10 @@ class WorkerCore:
     def health(self) -> Health:
         """This worker's health report now (and the next one is due in a second)."""
         self._health_due_ns = self.clock.now_ns() + HEALTH_EVERY_NS
-        return health_now(self.worker, self.pipeline.processed, self.failed, self.busy_ns)
+        pipeline = self.pipeline
+        return health_now(
+            self.worker, pipeline.processed, self.failed, self.busy_ns, pipeline.invalid, pipeline.processing
+        )
 
     def view(self, asset_id: str, depth: int) -> Any:
         """A query's answer: the top of the asset's book (``None``: no book)."""

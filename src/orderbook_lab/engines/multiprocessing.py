@@ -181,6 +181,7 @@ class MultiprocessingEngine(PoolEngine):
         code = process.exitcode
         self._exit_codes[worker] = code
         with self._cond:
+            self._exited.add(worker)
             expected = self._stopping and code == 0 and worker in self._reports
         if not expected:
             self._fail(WorkerCrashed(self._describe_exit(worker, code)))

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import msgspec
 
+from ...core.metrics import LatencyHistogram
+
 __all__ = ["HEALTH_EVERY_NS", "STALE_AFTER_S", "Health", "HealthBoard", "HealthSample", "resident_bytes"]
 
 HEALTH_EVERY_NS = 1_000_000_000
@@ -47,7 +49,9 @@ def resident_bytes() -> int:
 
 class Health(msgspec.Struct, frozen=True, array_like=True, tag=True):
     """A worker's own counters, cumulative since it started (so a lost or
-    late report costs resolution, never a wrong rate)."""
+    late report costs resolution, never a wrong rate). ``processing`` is
+    its whole service-time histogram so far (a few dozen buckets): what a
+    scrape of the run's metrics reads while it runs."""
 
     worker: int
     at_ns: int
@@ -56,11 +60,23 @@ class Health(msgspec.Struct, frozen=True, array_like=True, tag=True):
     busy_ns: int
     cpu_ns: int
     rss_bytes: int
+    invalid: int = 0
+    processing: LatencyHistogram | None = None
 
 
-def health_now(worker: int, processed: int, failed: int, busy_ns: int) -> Health:
+def health_now(
+    worker: int, processed: int, failed: int, busy_ns: int, invalid: int, processing: LatencyHistogram
+) -> Health:
     return Health(
-        worker, time.perf_counter_ns(), processed, failed, busy_ns, time.process_time_ns(), resident_bytes()
+        worker,
+        time.perf_counter_ns(),
+        processed,
+        failed,
+        busy_ns,
+        time.process_time_ns(),
+        resident_bytes(),
+        invalid,
+        processing,
     )
 
 
@@ -102,6 +118,8 @@ class HealthBoard:
     def __init__(self, workers: int, start_ns: int) -> None:
         self.start_ns = start_ns
         self._last: list[Health | None] = [None] * workers
+        self.reports: list[Health | None] = self._last
+        """Each worker's latest report (``None`` until its first)."""
         self.last_heard_ns = [start_ns] * workers
         self.latest: list[HealthSample | None] = [None] * workers
         self.samples: list[HealthSample] = []
