@@ -494,6 +494,18 @@ SlowWorker = Annotated[
         show_default=False,
     ),
 ]
+EventLog = Annotated[
+    str | None,
+    typer.Option(
+        "--event-log",
+        metavar="DIR",
+        rich_help_panel=_OUTPUT,
+        help="Append every applied message to an event log in DIR (checksummed records in segment "
+        "files; appends after the records DIR already holds). Rebuild the books with "
+        "`orderbook-lab replay-log DIR`. Phase 1 (--engine sync) only for now.",
+        show_default=False,
+    ),
+]
 JsonOut = Annotated[
     Path | None,
     typer.Option(
@@ -633,6 +645,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("fault_worker", FaultWorker),
     RunOption("fault_window", FaultWindow),
     RunOption("slow_worker", SlowWorker),
+    RunOption("event_log", EventLog),
 )
 
 

@@ -136,6 +136,11 @@ class RunConfig:
     """Seconds ``(A, B)`` of the run during which faults strike; ``None``: all of it."""
     slow_worker: int | None = None
     """This worker spends ``slow_ms`` more CPU on every message."""
+    # Phase 8 (production): the event log, item 5 of issue #17.
+    event_log: str | None = None
+    """Directory of an event log (``core/eventlog.py``) that every applied
+    message is appended to, with its seq and produced time; ``None``: no
+    log. The ``sync`` engine only, for now."""
 
     def source_config(self) -> SourceConfig:
         return SourceConfig(
