@@ -34,6 +34,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 from ..core.book import BookView
+from ..core.complements import MarketView
 from ..core.prices import ticks_to_price
 from ..engines import EngineError
 from ..engines._pool import QueryTimeout
@@ -69,23 +70,37 @@ def _signed_price(ticks: int) -> str:
     return ("-" if ticks < 0 else "") + ticks_to_price(abs(ticks))
 
 
-def book_document(view: BookView) -> dict[str, Any]:
+def book_document(view: BookView | MarketView) -> dict[str, Any]:
     """A book's top and depth as JSON: prices as canonical decimal strings
-    ("0.48", as ``--books-out`` writes them), sizes as numbers."""
+    ("0.48", as ``--books-out`` writes them), sizes as numbers. The actor
+    engines (phases 5-7) answer with a ``MarketView``: the book plus what
+    its complement token implies, added under ``"complement"``."""
 
     def level(pair) -> list:
         return [ticks_to_price(pair[0]), pair[1]]
 
-    return {
-        "asset_id": view.asset_id,
-        "best_bid": None if view.best_bid is None else level(view.best_bid),
-        "best_ask": None if view.best_ask is None else level(view.best_ask),
-        "spread": None if view.spread is None else _signed_price(view.spread),
-        "mid": view.mid,
-        "bids": [level(pair) for pair in view.bids],
-        "asks": [level(pair) for pair in view.asks],
-        "has_snapshot": view.has_snapshot,
+    market = view if isinstance(view, MarketView) else None
+    book = view.book if market is not None else view
+    document: dict[str, Any] = {
+        "asset_id": book.asset_id,
+        "best_bid": None if book.best_bid is None else level(book.best_bid),
+        "best_ask": None if book.best_ask is None else level(book.best_ask),
+        "spread": None if book.spread is None else _signed_price(book.spread),
+        "mid": book.mid,
+        "bids": [level(pair) for pair in book.bids],
+        "asks": [level(pair) for pair in book.asks],
+        "has_snapshot": book.has_snapshot,
     }
+    if market is not None:
+        document["complement"] = {
+            "asset_id": market.complement,
+            "implied_bid": None if market.implied_bid is None else ticks_to_price(market.implied_bid),
+            "implied_ask": None if market.implied_ask is None else ticks_to_price(market.implied_ask),
+            "version": market.version,
+            "implied_version": market.implied_version,
+            "crossing": market.crossing is not None,
+        }
+    return document
 
 
 class Endpoints:
@@ -101,7 +116,7 @@ class Endpoints:
         self,
         *,
         status: Callable[[], LiveStatus],
-        ask: Callable[..., BookView | None],
+        ask: Callable[..., BookView | MarketView | None],
         started: Callable[[], bool],
         registry: CollectorRegistry,
         log: Any,
