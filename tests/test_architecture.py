@@ -27,6 +27,10 @@ _CORE_FORBIDDEN = (
     "orderbook_lab.experiments",
     "orderbook_lab.live",
     "websockets",
+    "structlog",
+    "prometheus_client",
+    "http",
+    "orderbook_lab.service",
 )
 
 
@@ -130,6 +134,26 @@ def test_the_live_package_loads_websockets_only_when_recording():
         timeout=60,
     )
     assert loaded.stdout.strip() == "False", loaded.stderr
+
+
+@pytest.mark.parametrize("path", _files("service"), ids=lambda p: p.name)
+def test_the_service_never_imports_the_cli_or_the_experiments(path):
+    forbidden = ("orderbook_lab.cli", "orderbook_lab.experiments", "typer", "rich")
+    assert _offending(path, forbidden) == []
+
+
+def test_the_service_libraries_load_only_when_serving():
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, orderbook_lab.cli; print(sorted({'structlog', 'prometheus_client'} & set(sys.modules)))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert loaded.stdout.strip() == "[]", loaded.stderr
 
 
 @pytest.mark.parametrize("path", _files("experiments"), ids=lambda p: p.name)

@@ -264,3 +264,27 @@ def test_as_dict_rounds_every_figure():
     assert doc["mean_depth"] == doc["predicted_depth"] == 0.3333
     assert doc["mean_wait_ms"] == 333.3333
     assert doc["arrival_rate_per_s"] == 1.0 and doc["elapsed_s"] == 1.0
+
+
+@given(st.lists(st.integers(min_value=0, max_value=2**50), min_size=1, max_size=200))
+def test_buckets_bound_every_sample_and_count_all_of_them(samples):
+    h = LatencyHistogram()
+    for ns in samples:
+        h.record(ns)
+    buckets = h.buckets()
+    assert [edge for edge, _ in buckets] == sorted({edge for edge, _ in buckets})
+    assert sum(n for _, n in buckets) == len(samples)
+    for edge, n in buckets:  # exactly the samples at or below each edge are in the buckets up to it
+        assert sum(m for e, m in buckets if e <= edge) == sum(1 for ns in samples if ns <= edge)
+        assert n > 0
+    assert buckets[-1][0] == max(samples)
+
+
+def test_a_bucket_edge_is_the_last_value_before_the_next_bucket():
+    from orderbook_lab.core.metrics import _bucket, _bucket_high
+
+    for ns in [*range(0, 600), *(random.Random(3).randrange(2**40) for _ in range(2000))]:
+        high = _bucket_high(_bucket(ns))
+        assert high >= ns
+        assert _bucket(high) == _bucket(ns)
+        assert _bucket(high + 1) == _bucket(ns) + 1

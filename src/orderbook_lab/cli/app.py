@@ -443,9 +443,11 @@ def _root() -> None:
 __all__ = ["app", "PHASES"]
 
 
-# Registered last: the bench and record commands reuse this module's consoles.
+# Registered last: the bench, record and serve commands reuse this module's consoles.
 from .bench import bench_app  # noqa: E402
 from .record import record  # noqa: E402
+from .serve import serve  # noqa: E402
 
 app.command()(record)
+app.command()(serve)
 app.add_typer(bench_app, name="bench")

@@ -81,6 +81,7 @@ _ASYNC = "Async engine (phase 2)"
 _ACTOR = "Actor engine (phase 5)"
 _FLOW = "Flow control and faults (phase 7)"
 _LIVE = "Live feed"
+_SERVE = "Service (serve)"
 
 
 def _pair(option: str) -> Callable[[str | None], tuple[float, float] | None]:
@@ -575,6 +576,81 @@ GammaUrl = Annotated[
 ]
 
 
+# ------------------------------------------------------------ serve
+
+
+class LogLevelName(StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
+ServeMessages = Annotated[
+    int | None,
+    typer.Option(
+        "--messages",
+        "-n",
+        min=1,
+        rich_help_panel=_STREAM,
+        help="Messages to generate, then stop \\[default: endless, or until --duration].",
+        show_default=False,
+    ),
+]
+Host = Annotated[
+    str,
+    typer.Option(
+        "--host",
+        rich_help_panel=_SERVE,
+        help="Address to listen on. The default answers this machine only; anything else exposes the "
+        "endpoints (books included) to whoever can reach it.",
+    ),
+]
+Port = Annotated[
+    int,
+    typer.Option(
+        "--port", min=0, max=65535, rich_help_panel=_SERVE, help="Port to listen on; 0 = any free one."
+    ),
+]
+ServeReplay = Annotated[
+    Path | None,
+    typer.Option(
+        "--replay",
+        metavar="FILE",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+        rich_help_panel=_STREAM,
+        help="Serve a replay of this JSONL file (paced by --rate or --speed) instead of the simulated stream.",
+        show_default=False,
+    ),
+]
+LogFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--log-file",
+        dir_okay=False,
+        rich_help_panel=_SERVE,
+        help="Append the JSON-line log here \\[default: stderr].",
+        show_default=False,
+    ),
+]
+LogLevel = Annotated[
+    LogLevelName,
+    typer.Option("--log-level", rich_help_panel=_SERVE, help="Least severe log events written."),
+]
+LogSample = Annotated[
+    float,
+    typer.Option(
+        "--log-sample",
+        min=0.0,
+        max=1.0,
+        metavar="F",
+        rich_help_panel=_SERVE,
+        help="Share of per-request events (book queries) logged, 0-1; other events are always logged.",
+    ),
+]
+
 _UNSET = object()
 
 
@@ -649,24 +725,40 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
 )
 
 
-def with_run_options(*, generated_stream: bool) -> Callable[[Callable], Callable]:
+def with_run_options(
+    *,
+    generated_stream: bool | None,
+    defaults: dict[str, Any] | None = None,
+    annotations: dict[str, Any] | None = None,
+) -> Callable[[Callable], Callable]:
     """Add every ``RUN_OPTIONS`` entry to a command's parameters.
 
     The command declares a ``run_fields: dict`` parameter instead; it
     receives ``{field: value}`` with enums turned into their values, ready
     for ``RunConfig(**run_fields)``. Typer reads the combined signature.
+    ``generated_stream``: True for a simulated stream's options, False for
+    a replay's, None for both (a command that runs either); ``defaults``
+    overrides a field's default for this command alone, ``annotations``
+    its option (to say something else in its help).
     """
-    if generated_stream:
+    if generated_stream is None:
+        chosen = list(RUN_OPTIONS)
+    elif generated_stream:
         chosen = [o for o in RUN_OPTIONS if not o.replay_only]
     else:
         chosen = [o for o in RUN_OPTIONS if not o.generated_stream_only]
+    own_defaults = defaults or {}
+    own_annotations = annotations or {}
 
     def decorate(command: Callable) -> Callable:
         signature = inspect.signature(command)
         own = [p for p in signature.parameters.values() if p.name != "run_fields"]
         added = [
             inspect.Parameter(
-                o.field, inspect.Parameter.KEYWORD_ONLY, default=o.default, annotation=o.annotation
+                o.field,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=own_defaults.get(o.field, o.default),
+                annotation=own_annotations.get(o.field, o.annotation),
             )
             for o in chosen
         ]

@@ -76,6 +76,15 @@ def _bucket_mid(index: int) -> float:
     return low + ((1 << shift) - 1) / 2
 
 
+def _bucket_high(index: int) -> int:
+    # The largest value ``_bucket`` maps to ``index`` (the inverse of the
+    # layout above: bucket shift * 64 + k covers k << shift up to 2**shift more).
+    if index < 2 * _HALF:
+        return index
+    shift = index // _HALF - 1
+    return ((index % _HALF + _HALF) << shift) + (1 << shift) - 1
+
+
 @dataclass(frozen=True)
 class Percentiles:
     """A latency summary in one unit (named by the field that holds it)."""
@@ -147,6 +156,27 @@ class LatencyHistogram:
             return 0.0
         total = sum(n * min(_bucket_mid(index), self.max_ns) for index, n in enumerate(self._counts) if n)
         return total / count
+
+    def buckets(self) -> list[tuple[int, int]]:
+        """``(highest_ns, count)`` for every non-empty bucket, ascending:
+        each of those ``count`` samples was at most ``highest_ns``. O(buckets).
+
+        This is the exact content of the histogram, for exporters that
+        re-bucket it (a Prometheus scrape wants its own fixed bounds). The
+        last bucket's edge is clamped to ``max_ns``, which every sample is
+        below, so no edge is wider than what was recorded.
+
+            >>> h = LatencyHistogram()
+            >>> for ns in (5, 5, 1_000, 1_003):
+            ...     h.record(ns)
+            >>> h.buckets()        # 1,000 and 1,003 share a bucket 8 ns wide
+            [(5, 2), (1003, 2)]
+        """
+        found = []
+        for index, n in enumerate(self._counts):
+            if n:
+                found.append((min(_bucket_high(index), self.max_ns), n))
+        return found
 
     def summary(self, unit_ns: float) -> Percentiles:
         """p50/p95/p99/max divided by ``unit_ns`` (1e3 for µs, 1e6 for ms)."""

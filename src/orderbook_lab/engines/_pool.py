@@ -387,8 +387,11 @@ class PoolEngine(Lifecycle):
                         worker=worker,
                         alive=worker in self._ready and worker not in self._exited,
                         breaker=state.breaker.state if state is not None else "closed",
-                        depth=(len(state.queue) if state is not None else 0) + self._in_flight_messages[worker],
-                        capacity=state.capacity.capacity if state is not None else self.queue_frames * self.batch,
+                        depth=(len(state.queue) if state is not None else 0)
+                        + self._in_flight_messages[worker],
+                        capacity=state.capacity.capacity
+                        if state is not None
+                        else self.queue_frames * self.batch,
                         wait_ms=(state.capacity.wait_ewma_ns or 0.0) / 1e6 if state is not None else 0.0,
                         processed=report.processed if report is not None else 0,
                         failed=report.failed if report is not None else 0,

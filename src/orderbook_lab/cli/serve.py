@@ -1,0 +1,169 @@
+"""The ``serve`` command: one engine as a long-lived service, with HTTP beside it.
+
+The service itself (``service/``) is loaded only when this command runs,
+so the other commands never pay for importing prometheus_client and
+structlog. This module parses options, says where the service listens,
+turns SIGINT and SIGTERM into "stop intake" and prints the run's table at
+the end, as ``run`` does.
+
+No ``from __future__ import annotations`` here: Typer reads the option
+types from the annotations of the wrapper ``with_run_options`` builds,
+which resolves names in another module.
+"""
+
+import contextlib
+import signal
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ..engines import ENGINES, EngineError, RunConfig, create_engine
+from . import options as opt
+from .app import _config, _fail, _report, _started, err
+
+if TYPE_CHECKING:
+    from ..service import Service
+
+__all__ = ["DEFAULT_PHASE", "serve"]
+
+DEFAULT_PHASE = 7
+"""The preset ``serve`` runs without --phase or --engine."""
+_DEFAULT_PHASE_NOTE = {
+    7: "phase 7's engine (phase 8's recovery comes with its preset)",
+}.get(DEFAULT_PHASE, f"phase {DEFAULT_PHASE}")
+_DEFAULT_RATE = 1000.0
+"""A service's feed arrives at a pace; flat out (0) is for measuring."""
+
+ServePhase = Annotated[
+    int | None,
+    typer.Option(
+        "--phase",
+        "-p",
+        min=1,
+        max=8,
+        help=f"Curriculum phase preset, one with worker processes (3-7) \\[default: {DEFAULT_PHASE}: "
+        f"{_DEFAULT_PHASE_NOTE}].",
+        show_default=False,
+    ),
+]
+
+
+@opt.with_run_options(
+    generated_stream=None, defaults={"rate": _DEFAULT_RATE}, annotations={"messages": opt.ServeMessages}
+)
+def serve(
+    ctx: typer.Context,
+    host: opt.Host = "127.0.0.1",
+    port: opt.Port = 8000,
+    replay_file: opt.ServeReplay = None,
+    phase: ServePhase = None,
+    engine: opt.Engine = None,
+    log_file: opt.LogFile = None,
+    log_level: opt.LogLevel = opt.LogLevelName.info,
+    log_sample: opt.LogSample = 1.0,
+    json_out: opt.JsonOut = None,
+    books_out: opt.BooksOut = None,
+    run_fields: dict | None = None,
+) -> None:
+    """Run the pipeline as a service: metrics, health and books over HTTP until stopped.
+
+    Endless on the simulated stream unless --messages or --duration ends it;
+    --replay FILE serves a recording instead. Endpoints: /metrics (Prometheus),
+    /health/live, /health/ready, /health/status, /books/ASSET_ID?depth=N.
+    Ctrl-C or SIGTERM stops intake, drains the workers and prints the run's table.
+    Example: [bold]orderbook-lab serve --port 8000 --assets 20 --rate 2000[/bold]
+    """
+    config = _serve_config(ctx, phase, engine, replay_file, run_fields or {})
+    from ..service import Service, open_log, replayed_source, simulated_source
+
+    try:
+        source = replayed_source(replay_file, config) if replay_file else simulated_source(config)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="'--speed' / '--rate-ramp'") from None
+    try:
+        logs = open_log(log_file, log_level.value, log_sample)
+    except OSError as error:
+        raise _fail(f"cannot write {log_file}: {error.strerror or error}") from None
+    stream = f"replay of {replay_file}" if replay_file else _describe(config)
+    service = Service(
+        create_engine(config),
+        config,
+        source,
+        logs,
+        host=host,
+        port=port,
+        ask_timeout_s=config.query_timeout_ms / 1e3,
+        stream=stream,
+    )
+    originals = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            url = service.open()
+        except OSError as error:
+            raise _fail(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+        err.print(f"serving on {url}", highlight=False, soft_wrap=True)
+        if config.flow != "adaptive":
+            err.print(
+                "note: without --flow adaptive (phase 7) workers send no health reports, so worker "
+                "counts in /metrics and /health/status stay 0",
+                highlight=False,
+                soft_wrap=True,
+            )
+        service.run(on_started=lambda engine: (_started(engine), _stop_on_signals(service)))
+    except EngineError as error:
+        err.print(f"error: {error}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        with contextlib.suppress(EngineError):
+            service.close()
+        for signum, handler in originals.items():
+            signal.signal(signum, handler)
+    if service.source.stopped:
+        err.print("intake stopped; the workers drained", highlight=False)
+    _report(config, service.engine.stats(), service.engine.books(), json_out, books_out, f"serve: {stream}")
+
+
+def _serve_config(ctx: typer.Context, phase, engine, replay_file: Path | None, run_fields: dict) -> RunConfig:
+    if phase is None and engine is None:
+        phase = DEFAULT_PHASE
+    config = _config(phase, engine, **run_fields)
+    if not hasattr(ENGINES[config.engine], "live_status"):
+        raise typer.BadParameter(
+            f"serve needs an engine with worker processes or threads (phases 3-7: multiprocessing, "
+            f"shared-memory, actor, threads); {config.engine} has none to watch",
+            param_hint="'--phase' / '--engine'",
+        )
+    if replay_file is None:
+        if config.speed > 0:
+            raise typer.BadParameter("--speed paces a replay: give --replay FILE", param_hint="'--speed'")
+        return config
+    rate_given = ctx.get_parameter_source("rate").name != "DEFAULT"
+    if config.speed > 0 and config.rate > 0:
+        if rate_given:
+            raise typer.BadParameter("give --speed or --rate, not both", param_hint="'--speed' / '--rate'")
+        config = replace(config, rate=0.0)  # --speed replaces serve's default pace
+    return replace(config, messages=None)  # the file is the stream
+
+
+def _describe(config: RunConfig) -> str:
+    if config.messages is None and config.duration_s is None:
+        return f"endless, {config.assets} assets, seed {config.seed}, rate {config.rate:g}/s"
+    return config.describe()
+
+
+def _stop_on_signals(service: "Service") -> None:
+    """From now on (the engine has installed its own handlers while
+    starting), the first SIGINT or SIGTERM stops intake, so the run ends
+    and drains as if its stream had ended; a second one interrupts at once
+    (the workers are still stopped, by ``close``)."""
+
+    def stop(signum: int, _frame: object) -> None:
+        if service.source.stopped:
+            raise KeyboardInterrupt
+        service.stop_intake()
+        service.log.info("intake_stopping", signal=signal.Signals(signum).name)
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
