@@ -94,6 +94,16 @@ def _report(config: RunConfig, stats: RunStats, books: dict, json_out, books_out
             markup=False,
             soft_wrap=True,
         )
+    if stats.shutdown is not None:
+        shutdown = stats.shutdown
+        err.print(
+            f"stopped by {shutdown['stopped_by']}: intake stopped after {shutdown['intake_stopped_ms']:g} ms, "
+            f"everything accepted was applied after {shutdown['drained_ms']:g} ms "
+            f"(--drain-timeout {shutdown['drain_timeout_s']:g} s); the table covers the run up to then",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     _write_json(json_out, stats.as_result(config))
     _write_json(books_out, books)
 
