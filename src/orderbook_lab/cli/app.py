@@ -1,5 +1,5 @@
-"""Commands: run, compare, replay, source, lessons, experiment (record and
-bench live in their own modules, registered at the end)."""
+"""Commands: run, compare, replay, replay-log, source, lessons, experiment
+(record and bench live in their own modules, registered at the end)."""
 
 import json
 import time
@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.table import Table
 
+from ..core import eventlog
+from ..core.router import books_digest
 from ..core.source import MessageSource
 from ..engines import PHASES, EngineError, RunConfig, RunStats, create_engine, phase_config, run_engine
 from ..experiments import EXPERIMENTS, lesson_files, results, run_experiment
@@ -19,7 +21,14 @@ from ..experiments.results import headline_figures, lesson_status, load_results,
 from . import options as opt
 from .plot import print_plot
 from .progress import DelayedProgress
-from .render import experiment_tables, health_table, rejections_table, results_table, status_table
+from .render import (
+    experiment_tables,
+    health_table,
+    rejections_table,
+    replay_log_table,
+    results_table,
+    status_table,
+)
 
 app = typer.Typer(
     name="orderbook-lab",
@@ -42,11 +51,18 @@ def _config(phase, engine, **fields) -> RunConfig:
         raise typer.BadParameter("give --phase or --engine, not both", param_hint="'--phase' / '--engine'")
     base = RunConfig(**fields)
     if engine is not None:
-        return replace(base, engine=engine.value)
-    try:
-        return phase_config(phase or 1, base)
-    except KeyError as error:
-        raise typer.BadParameter(error.args[0], param_hint="'--phase'") from None
+        config = replace(base, engine=engine.value)
+    else:
+        try:
+            config = phase_config(phase or 1, base)
+        except KeyError as error:
+            raise typer.BadParameter(error.args[0], param_hint="'--phase'") from None
+    if config.event_log is not None and config.engine != "sync":
+        raise typer.BadParameter(
+            f"only the sync engine (phase 1) writes an event log so far, not {config.engine}",
+            param_hint="'--event-log'",
+        )
+    return config
 
 
 def _write_json(path: Path | None, document: object) -> None:
@@ -162,6 +178,10 @@ def compare(
         ) from None
     if not numbers:
         raise typer.BadParameter("name at least one phase", param_hint="'--phases'")
+    if run_fields["event_log"] is not None:  # several runs in one log would make one mixed stream
+        raise typer.BadParameter(
+            "an event log records one run: use run or replay", param_hint="'--event-log'"
+        )
     base = RunConfig(**_stream_fields(run_fields))
     configs = []
     for number in numbers:
@@ -211,6 +231,48 @@ def replay(
         raise typer.BadParameter(str(error), param_hint="'--speed'") from None
     stats, books = _execute(config, source, f"replay {file.name}")
     _report(config, stats, books, json_out, books_out, f"{config.engine}: replay of {file}")
+
+
+@app.command("replay-log")
+def replay_log(
+    directory: Annotated[
+        Path,
+        typer.Argument(metavar="DIR", help="Event log directory, as written by `run --event-log DIR`."),
+    ],
+    json_out: opt.JsonOut = None,
+    books_out: opt.BooksOut = None,
+) -> None:
+    """Rebuild the books from an event log and print what was read.
+
+    The log is only read, never changed: a torn last record (a write cut
+    short) ends the replay and is reported; the next writer truncates it.
+    Damage in the middle of the log stops with the file and byte offset.
+    Example: [bold]orderbook-lab replay-log events/ --books-out books.json[/bold]
+    """
+    if not directory.is_dir():
+        raise _fail(f"no event log: {directory} is not a directory")
+    try:
+        if not eventlog.segment_paths(directory):
+            raise _fail(f"no event log: {directory} holds no segment files (NNNNNNNNNNNNNNNNNNNN.log)")
+        router, stats = eventlog.replay_log(directory)
+    except eventlog.CorruptLog as error:
+        err.print(f"error: corrupt event log: {error}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    except OSError as error:
+        err.print(f"error: cannot read {directory}: {error}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    books = router.export()
+    digest = books_digest(books)
+    out.print(replay_log_table(str(directory), stats, len(books), digest))
+    if not stats.complete:
+        err.print(
+            f"note: {stats.missing_records:,} seqs are not in the log (retention deleted the oldest "
+            "segments, or one was removed), so these books are not the live run's",
+            highlight=False,
+            soft_wrap=True,
+        )
+    _write_json(json_out, {**stats.as_dict(), "books": {"count": len(books), "digest": digest}})
+    _write_json(books_out, books)
 
 
 @app.command()

@@ -546,6 +546,18 @@ DrainTimeoutS = Annotated[
         show_default=False,
     ),
 ]
+EventLog = Annotated[
+    str | None,
+    typer.Option(
+        "--event-log",
+        metavar="DIR",
+        rich_help_panel=_OUTPUT,
+        help="Append every applied message to an event log in DIR (checksummed records in segment "
+        "files; appends after the records DIR already holds). Rebuild the books with "
+        "`orderbook-lab replay-log DIR`. Phase 1 (--engine sync) only for now.",
+        show_default=False,
+    ),
+]
 JsonOut = Annotated[
     Path | None,
     typer.Option(
@@ -690,6 +702,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("kill_worker_at", KillWorkerAt, generated_stream_only=False),
     RunOption("kill_worker", KillWorker),
     RunOption("drain_timeout_s", DrainTimeoutS),
+    RunOption("event_log", EventLog),
 )
 
 

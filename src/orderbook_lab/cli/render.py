@@ -4,6 +4,7 @@ from collections.abc import Callable, Sequence
 
 from rich.table import Table
 
+from ..core.eventlog import ReplayStats
 from ..core.parser import Rejection
 from ..engines import PoolStats, RunConfig, RunStats
 from ..engines._flow.health import HealthSample
@@ -278,6 +279,39 @@ def _shared_memory_rows(row, stats: Sequence[RunStats]) -> None:
         "shm used / mapped (KB)",
         each(lambda s: f"{_num(s.shm.used_bytes / 1e3)} / {_num(s.shm.mapped_bytes / 1e3)}"),
     )
+
+
+def replay_log_table(directory: str, stats: ReplayStats, books: int, digest: str) -> Table:
+    """What ``replay-log`` read and rebuilt. The torn tail is only reported:
+    replay-log never modifies the log (the writer's recovery cuts it)."""
+    title = f"replay-log {directory}"
+    table = Table(title=title, title_justify="left", header_style="bold", min_width=len(title) + 2)
+    table.add_column("metric", style="dim")
+    table.add_column("value", justify="right")
+    read = stats.read
+    table.add_row("records", _int(read.records))
+    table.add_row("segments", _int(read.segments))
+    table.add_row("bytes", _int(read.bytes))
+    table.add_row("first / last seq", f"{read.first_seq} / {read.last_seq}" if read.records else "-")
+    torn = read.torn_tail
+    if torn is None:
+        table.add_row("torn tail", "none")
+    else:
+        table.add_row(
+            "torn tail (not truncated)",
+            f"[yellow]{_int(torn.bytes)} bytes[/yellow] at {torn.path.name}:{torn.offset}",
+        )
+    if stats.complete:
+        table.add_row("missing seqs", "none")
+    else:
+        spans = ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in stats.missing[:3])
+        more = ", ..." if len(stats.missing) > 3 else ""
+        table.add_row(
+            "missing seqs", f"[red]{_int(stats.missing_records)}[/red] ({spans}{more}): books incomplete"
+        )
+    table.add_row("books", _int(books))
+    table.add_row("books digest", digest[:12])
+    return table
 
 
 def rejections_table(rejections: Sequence[Rejection], invalid: int) -> Table:

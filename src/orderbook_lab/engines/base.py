@@ -149,6 +149,11 @@ class RunConfig:
     drain_timeout_s: float | None = None
     """``None``: SIGTERM and Ctrl-C abort the run. Else they stop intake,
     drain what was accepted and end the run normally within this bound."""
+    # Phase 8 (production): the event log, item 5 of issue #17.
+    event_log: str | None = None
+    """Directory of an event log (``core/eventlog.py``) that every applied
+    message is appended to, with its seq and produced time; ``None``: no
+    log. The ``sync`` engine only, for now."""
 
     def source_config(self) -> SourceConfig:
         return SourceConfig(
