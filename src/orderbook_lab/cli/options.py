@@ -554,7 +554,7 @@ EventLog = Annotated[
         rich_help_panel=_OUTPUT,
         help="Append every applied message to an event log in DIR (checksummed records in segment "
         "files; appends after the records DIR already holds). Rebuild the books with "
-        "`orderbook-lab replay-log DIR`. Phase 1 (--engine sync) only for now.",
+        "`orderbook-lab replay-log DIR`. Phases 1 and 3-8 (not asyncio).",
         show_default=False,
     ),
 ]

@@ -42,6 +42,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..core.book import BookView
+from ..core.eventlog import CorruptLog, EventLogWriter
 from ..core.metrics import LatencyHistogram, QueueMeter
 from ..core.parser import peek_route
 from ..core.router import RouterStats
@@ -192,6 +193,7 @@ class PoolEngine(Lifecycle):
         self._killed = False
         self._fault_plan: FaultPlan | None = None
         self._died_ns: dict[int, int] = {}
+        self._event_log: EventLogWriter | None = None
         self._checkpoint_at = [0] * self.workers
         self._restarts_of = [0] * self.workers
         self._in_flight_meter = QueueMeter()
@@ -205,6 +207,7 @@ class PoolEngine(Lifecycle):
         """Start the workers and wait until each has said ``Ready``
         (``startup_s``: spawning is not part of the run's throughput)."""
         self._check_flow_options()
+        self._open_event_log()
         self._install_sigterm()
         self._pipeline = Pipeline(self.config, self.clock)
         self._launch()
@@ -223,6 +226,28 @@ class PoolEngine(Lifecycle):
         ):
             if used and not 0 <= worker < self.workers:
                 raise EngineError(f"{option} {worker}: this run has workers 0 to {self.workers - 1}")
+
+    def _open_event_log(self) -> None:
+        """``--event-log DIR``: every entry sent to a worker is appended, in
+        the order sent (each asset's messages in stream order), so
+        ``replay-log`` rebuilds the books the workers built. A restarted
+        worker's tail is not logged again: it was logged when first sent."""
+        if self.config.event_log is None:
+            return
+        if self._routes.scheme != "directory":
+            raise EngineError("--event-log with worker processes needs --routing directory (whole messages)")
+        try:
+            self._event_log = EventLogWriter(self.config.event_log)
+        except (OSError, CorruptLog) as error:
+            raise EngineError(f"cannot open the event log {self.config.event_log}: {error}") from None
+
+    def _close_event_log(self) -> None:
+        log, self._event_log = self._event_log, None
+        if log is not None:
+            try:
+                log.sync()
+            finally:
+                log.close()
 
     @property
     def worker_pids(self) -> list[int]:
@@ -651,7 +676,10 @@ class PoolEngine(Lifecycle):
         workers reported are gathered once, by ``stats`` or ``books``."""
         held = _HeldSignals()
         try:
-            self._halt(abort=not self._completed)
+            try:
+                self._halt(abort=not self._completed)
+            finally:
+                self._close_event_log()
         finally:
             sigterm_before, self._sigterm_before = self._sigterm_before, None
             sigint_before, self._sigint_before = self._sigint_before, None
@@ -779,6 +807,10 @@ class PoolEngine(Lifecycle):
                         self._marks[control.token, worker] = len(tail)
             if queued > self._queue_high_water:
                 self._queue_high_water = queued
+        log = self._event_log
+        if log is not None:  # main thread only: no lock needed, and none held while writing
+            for produced_ns, _primary, message in frame[0]:
+                log.append(message, produced_ns)
         self._transmit(worker, frame)
         self._frames_sent += 1
 

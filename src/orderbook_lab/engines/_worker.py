@@ -37,7 +37,7 @@ import msgspec
 
 from ..core.book import BookView
 from ..core.clock import SYSTEM_CLOCK, Clock
-from ..core.messages import Message
+from ..core.messages import Line, Message
 from ..core.metrics import LatencyHistogram
 from ..core.parser import Rejection
 from ..core.router import MessageRouter, RouterCheckpoint, RouterStats
@@ -78,16 +78,6 @@ class Query(msgspec.Struct, frozen=True, array_like=True, tag=True):
     asset_id: str
     depth: int
     sent_ns: int
-
-
-class Line(msgspec.Struct, frozen=True, array_like=True, gc=False, tag="line"):
-    """A wire line sent as it was read, for the worker to parse
-    (``--parse-in worker``): the dispatcher only peeked at it to route it
-    (``parser.peek_route``). ``line_no`` goes with any rejection."""
-
-    line_no: int
-    text: bytes
-    """UTF-8 as read (a simulated line is encoded once, by the dispatcher)."""
 
 
 class Drain(msgspec.Struct, frozen=True, array_like=True, tag=True):
