@@ -57,9 +57,9 @@ def _config(phase, engine, **fields) -> RunConfig:
             config = phase_config(phase or 1, base)
         except KeyError as error:
             raise typer.BadParameter(error.args[0], param_hint="'--phase'") from None
-    if config.event_log is not None and config.engine != "sync":
+    if config.event_log is not None and config.engine == "asyncio":
         raise typer.BadParameter(
-            f"only the sync engine (phase 1) writes an event log so far, not {config.engine}",
+            "the asyncio engine (phase 2) writes no event log; phases 1 and 3-8 do",
             param_hint="'--event-log'",
         )
     return config
@@ -106,6 +106,16 @@ def _report(config: RunConfig, stats: RunStats, books: dict, json_out, books_out
         err.print(
             f"note: --slow-asset {config.slow_asset} is not an asset of this stream, so no actor was slowed "
             "(--books-out lists the asset ids)",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    if stats.shutdown is not None:
+        shutdown = stats.shutdown
+        err.print(
+            f"stopped by {shutdown['stopped_by']}: intake stopped after {shutdown['intake_stopped_ms']:g} ms, "
+            f"everything accepted was applied after {shutdown['drained_ms']:g} ms "
+            f"(--drain-timeout {shutdown['drain_timeout_s']:g} s); the table covers the run up to then",
             highlight=False,
             markup=False,
             soft_wrap=True,

@@ -80,6 +80,7 @@ _OUTPUT = "Output"
 _ASYNC = "Async engine (phase 2)"
 _ACTOR = "Actor engine (phase 5)"
 _FLOW = "Flow control and faults (phase 7)"
+_PRODUCTION = "Recovery and shutdown (phase 8)"
 _LIVE = "Live feed"
 _SERVE = "Service (serve)"
 
@@ -495,6 +496,57 @@ SlowWorker = Annotated[
         show_default=False,
     ),
 ]
+Recovery = Annotated[
+    bool,
+    typer.Option(
+        "--recovery/--no-recovery",
+        rich_help_panel=_PRODUCTION,
+        help="Process engines: restart a worker that dies, from its last checkpoint plus the messages sent "
+        "to it since, and go on.",
+    ),
+]
+CheckpointS = Annotated[
+    float,
+    typer.Option(
+        "--checkpoint-s",
+        min=0.01,
+        rich_help_panel=_PRODUCTION,
+        help="With --recovery: seconds between checkpoints.",
+    ),
+]
+KillWorkerAt = Annotated[
+    int | None,
+    typer.Option(
+        "--kill-worker-at",
+        min=1,
+        metavar="N",
+        rich_help_panel=_PRODUCTION,
+        help="Fault injection: SIGKILL worker --kill-worker once N messages have been generated.",
+        show_default=False,
+    ),
+]
+KillWorker = Annotated[
+    int,
+    typer.Option(
+        "--kill-worker",
+        min=0,
+        metavar="N",
+        rich_help_panel=_PRODUCTION,
+        help="The worker --kill-worker-at kills.",
+    ),
+]
+DrainTimeoutS = Annotated[
+    float | None,
+    typer.Option(
+        "--drain-timeout",
+        min=0.0,
+        metavar="S",
+        rich_help_panel=_PRODUCTION,
+        help="SIGTERM or Ctrl-C stop intake, drain what was accepted and end the run within S seconds "
+        "(printing its table) \\[default: abort at once; phase 8: 10].",
+        show_default=False,
+    ),
+]
 EventLog = Annotated[
     str | None,
     typer.Option(
@@ -503,7 +555,7 @@ EventLog = Annotated[
         rich_help_panel=_OUTPUT,
         help="Append every applied message to an event log in DIR (checksummed records in segment "
         "files; appends after the records DIR already holds). Rebuild the books with "
-        "`orderbook-lab replay-log DIR`. Phase 1 (--engine sync) only for now.",
+        "`orderbook-lab replay-log DIR`. Phases 1 and 3-8 (not asyncio).",
         show_default=False,
     ),
 ]
@@ -721,6 +773,11 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("fault_worker", FaultWorker),
     RunOption("fault_window", FaultWindow),
     RunOption("slow_worker", SlowWorker),
+    RunOption("recovery", Recovery),
+    RunOption("checkpoint_s", CheckpointS),
+    RunOption("kill_worker_at", KillWorkerAt, generated_stream_only=False),
+    RunOption("kill_worker", KillWorker),
+    RunOption("drain_timeout_s", DrainTimeoutS),
     RunOption("event_log", EventLog),
 )
 

@@ -77,6 +77,12 @@ def results_table(runs: Sequence[tuple[RunConfig, RunStats]], title: str) -> Tab
     _worker_rows(row, stats)
     _actor_rows(row, stats)
     _flow_rows(row, stats)
+    if any(s.recovery is not None for s in stats):
+        row(
+            "worker restarts / checkpoints",
+            [f"{s.recovery.restarts} / {_int(s.recovery.checkpoints)}" if s.recovery is not None else "-"
+             for s in stats],
+        )  # fmt: skip
     if any(s.recording is not None for s in stats):
         row("recording: timed frames / gaps", [_recording(s) for s in stats])
     row("books", [_int(s.books) for s in stats])

@@ -70,7 +70,8 @@ from typing import Any
 
 import msgspec
 
-from .messages import Message
+from .messages import Line, Message
+from .parser import Rejection, parse_line_msgspec
 from .router import MessageRouter
 
 __all__ = [
@@ -116,7 +117,10 @@ class LogRecord(msgspec.Struct, frozen=True, gc=False, array_like=True):
 
     seq: int
     produced_ns: int
-    message: Message
+    message: Message | Line
+    """A typed message, or (phase 8, parsing in the workers) the raw
+    ``Line`` the dispatcher routed unparsed: a replay parses it, with the
+    same parser, and applies what it holds."""
 
 
 _encode = msgspec.msgpack.Encoder().encode
@@ -398,7 +402,13 @@ def replay_log(directory: str | Path) -> tuple[MessageRouter, ReplayStats]:
             if len(missing) < MAX_KEPT_MISSING:
                 missing.append((expected, record.seq - 1))
         expected = record.seq + 1
-        apply(record.message)
+        message = record.message
+        if type(message) is Line:
+            for parsed in parse_line_msgspec(message.text, message.line_no):
+                if type(parsed) is not Rejection:  # the live run rejected (and counted) it too
+                    apply(parsed)
+        else:
+            apply(message)
     return router, ReplayStats(reader.stats(), tuple(missing), missing_records)
 
 
@@ -497,7 +507,7 @@ class EventLogWriter:
         """The seq the next ``append`` will get."""
         return self._next_seq
 
-    def append(self, message: Message, produced_ns: int) -> int:
+    def append(self, message: Message | Line, produced_ns: int) -> int:
         """Append one message; returns its seq. Starts a new segment first
         if the current one has passed ``segment_bytes``."""
         if self._closed:

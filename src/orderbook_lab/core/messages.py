@@ -29,6 +29,7 @@ __all__ = [
     "TickSizeChangeMessage",
     "OtherMessage",
     "Message",
+    "Line",
 ]
 
 Side = Literal["BUY", "SELL"]
@@ -123,3 +124,14 @@ class OtherMessage(msgspec.Struct, frozen=True, gc=False, array_like=True, tag="
 
 
 Message = BookMessage | PriceChangeMessage | LastTradePriceMessage | TickSizeChangeMessage | OtherMessage
+
+
+class Line(msgspec.Struct, frozen=True, array_like=True, gc=False, tag="line"):
+    """A wire line as it was read, not parsed yet: what the dispatcher sends
+    a worker that parses for itself (``--parse-in worker``: it only peeked
+    at the line to route it, ``parser.peek_route``), and what the event log
+    records for it. ``line_no`` goes with any rejection."""
+
+    line_no: int
+    text: bytes
+    """UTF-8 as read (a simulated line is encoded once, by the dispatcher)."""

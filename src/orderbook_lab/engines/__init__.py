@@ -55,6 +55,14 @@ PHASES: dict[int, dict[str, object]] = {
     5: {"engine": "actor"},
     6: {"engine": "actor", "codec": "msgspec", "parse_in": "worker"},
     7: {"engine": "actor", "codec": "msgspec", "parse_in": "worker", "flow": "adaptive"},
+    8: {
+        "engine": "actor",
+        "codec": "msgspec",
+        "parse_in": "worker",
+        "flow": "adaptive",
+        "recovery": True,
+        "drain_timeout_s": 10.0,
+    },
 }
 """Phase number (``--phase``) to the options it presets."""
 

@@ -127,6 +127,11 @@ class Pipeline:
         """Messages of other event types applied (counted, never invalid)."""
         return sum(self.router.other.values()) - self._other_before
 
+    def restore_other(self, other: int) -> None:
+        """Count ``other`` as already applied (a restored worker's router
+        holds them in its per-type counts)."""
+        self._other_before = sum(self.router.other.values()) - other
+
     def record(self, produced_ns: int, started_ns: int) -> int:
         """Count one processed message and measure it; returns now (ns)."""
         now = self._now()

@@ -42,6 +42,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..core.book import BookView
+from ..core.eventlog import CorruptLog, EventLogWriter
 from ..core.metrics import LatencyHistogram, QueueMeter
 from ..core.parser import peek_route
 from ..core.router import RouterStats
@@ -61,10 +62,22 @@ from ._stats import (
     PoolStats,
     QueryOutcomes,
     QueryPart,
+    RecoveryStats,
     WorkerStats,
     WorkerStatus,
 )
-from ._worker import Drain, Line, Query, Ready, Reply, Stop, WorkerReport
+from ._worker import (
+    Checkpoint,
+    Drain,
+    Line,
+    Query,
+    Ready,
+    Reply,
+    Restore,
+    Stop,
+    WorkerCheckpoint,
+    WorkerReport,
+)
 from .base import EngineError, Lifecycle, RunConfig, RunStats
 
 __all__ = ["PoolEngine", "WorkerCrashed", "QueryTimeout"]
@@ -82,6 +95,9 @@ _LIVENESS_POLL_S = 0.5
 """Longest a wait goes without re-checking for a failed worker (every wait
 is also woken by replies and failures; this is the safety net)."""
 _STARTUP_TIMEOUT_S = 60.0
+_MAX_RESTARTS = 3
+"""A worker restarted this many times and dead again ends the run: it is
+not an accident any more (a message that crashes it, a broken host)."""
 _REPORT_TIMEOUT_S = 30.0
 
 
@@ -147,6 +163,11 @@ class PoolEngine(Lifecycle):
         self._segments = {name: LatencyHistogram() for name in ("send", "queue", "worker", "reply")}
         self._answered_latency = LatencyHistogram()  # worker round trips only (not "no book yet")
         self._sigterm_before: Any = None
+        self._sigint_before: Any = None
+        self._stop_requested: tuple[str, int] | None = None
+        """``(signal name, when)`` of a graceful stop (``--drain-timeout``)."""
+        self._shutdown: dict[str, Any] | None = None
+        self._drain_deadline_ns: int | None = None
         self._stragglers = 0
         self._stats: RunStats | None = None
         self._books: dict[str, dict[str, list[list]]] | None = None
@@ -157,6 +178,24 @@ class PoolEngine(Lifecycle):
         self._run_thread: threading.Thread | None = None
         self._exited: set[int] = set()
         self._restarts = 0
+        # Phase 8 (--recovery): what a restarted worker is rebuilt from.
+        self._recovery = config.recovery
+        self._dead: set[int] = set()
+        """Workers that died and wait for ``_revive`` (main thread)."""
+        self._tail: list[list] = [[] for _ in range(self.workers)]
+        """Each worker's entries sent since its last checkpoint, in order."""
+        self._marks: dict[tuple[int, int], int] = {}
+        """(checkpoint token, worker) -> length of its tail when asked."""
+        self._checkpoints: list[WorkerCheckpoint | None] = [None] * self.workers
+        self._checkpoint_token = 0
+        self._checkpoints_taken = 0
+        self._recoveries: list[dict[str, Any]] = []
+        self._killed = False
+        self._fault_plan: FaultPlan | None = None
+        self._died_ns: dict[int, int] = {}
+        self._event_log: EventLogWriter | None = None
+        self._checkpoint_at = [0] * self.workers
+        self._restarts_of = [0] * self.workers
         self._in_flight_meter = QueueMeter()
         """Little's law for the messages between a send and its reply (with
         ``--flow adaptive`` the flow control meters from acceptance instead)."""
@@ -168,6 +207,7 @@ class PoolEngine(Lifecycle):
         """Start the workers and wait until each has said ``Ready``
         (``startup_s``: spawning is not part of the run's throughput)."""
         self._check_flow_options()
+        self._open_event_log()
         self._install_sigterm()
         self._pipeline = Pipeline(self.config, self.clock)
         self._launch()
@@ -186,6 +226,28 @@ class PoolEngine(Lifecycle):
         ):
             if used and not 0 <= worker < self.workers:
                 raise EngineError(f"{option} {worker}: this run has workers 0 to {self.workers - 1}")
+
+    def _open_event_log(self) -> None:
+        """``--event-log DIR``: every entry sent to a worker is appended, in
+        the order sent (each asset's messages in stream order), so
+        ``replay-log`` rebuilds the books the workers built. A restarted
+        worker's tail is not logged again: it was logged when first sent."""
+        if self.config.event_log is None:
+            return
+        if self._routes.scheme != "directory":
+            raise EngineError("--event-log with worker processes needs --routing directory (whole messages)")
+        try:
+            self._event_log = EventLogWriter(self.config.event_log)
+        except (OSError, CorruptLog) as error:
+            raise EngineError(f"cannot open the event log {self.config.event_log}: {error}") from None
+
+    def _close_event_log(self) -> None:
+        log, self._event_log = self._event_log, None
+        if log is not None:
+            try:
+                log.sync()
+            finally:
+                log.close()
 
     @property
     def worker_pids(self) -> list[int]:
@@ -215,9 +277,15 @@ class PoolEngine(Lifecycle):
         peek = peek_route if self.config.parse_in == "worker" else None
         flow = self._start_flow(source)
         self._send_fault_plan()
+        next_checkpoint = now() + int(self.config.checkpoint_s * 1e9)
+        kill_at = self.config.kill_worker_at
         for frames, frame in enumerate(source, 1):
             if self._failure is not None:
                 raise self._failure
+            if self._stop_requested is not None:
+                break  # intake stops here: this frame was never accepted
+            if self._dead:
+                self._revive_all()
             produced = frame.produced_ns
             route = peek(frame.text) if peek is not None else None
             if route is not None:  # the worker parses it: counted here, checked there
@@ -262,13 +330,29 @@ class PoolEngine(Lifecycle):
                 self._issue_queries(queries, batches)
             if self._asks:
                 self._serve_asks(batches)
+            if self._recovery and current >= next_checkpoint:
+                next_checkpoint = current + int(self.config.checkpoint_s * 1e9)
+                self._checkpoint_all(batches)
+            if kill_at is not None and not self._killed and pipeline.generated >= kill_at:
+                self._kill_worker(self.config.kill_worker)
             if self._pending:
                 self._expire_queries(current)
             if on_progress is not None and frames % PROGRESS_EVERY == 0:
                 on_progress(pipeline.generated)
+        stopping = self._stop_requested
+        if stopping is not None:
+            intake_stopped = now()
+            self._drain_deadline_ns = stopping[1] + int((self.config.drain_timeout_s or 0) * 1e9)
         if flow is not None:
             self._flush_flow()
         self._drain(batches)
+        if stopping is not None:
+            self._shutdown = {
+                "stopped_by": stopping[0],
+                "intake_stopped_ms": round((intake_stopped - stopping[1]) / 1e6, 3),
+                "drained_ms": round((self._drained_ns - stopping[1]) / 1e6, 3),
+                "drain_timeout_s": self.config.drain_timeout_s,
+            }
         self._settle_queries()
         if on_progress is not None:
             on_progress(pipeline.generated)
@@ -298,7 +382,7 @@ class PoolEngine(Lifecycle):
         start = self.clock.now_ns()
         begin_s, end_s = config.fault_window or (0.0, float("inf"))
         until = start + int(end_s * 1e9) if end_s != float("inf") else 2**62
-        plan = FaultPlan(config.fault_rate, start + int(begin_s * 1e9), until, config.seed)
+        plan = self._fault_plan = FaultPlan(config.fault_rate, start + int(begin_s * 1e9), until, config.seed)
         self._send(config.fault_worker, ([], [plan]))
 
     def _offer(self, worker: int, entry: tuple, rank: int, asset: str) -> None:
@@ -309,6 +393,8 @@ class PoolEngine(Lifecycle):
         assert flow is not None
         cond = self._cond
         while True:
+            if self._dead:
+                self._revive_all()
             now = self.clock.now_ns()
             with cond:
                 outcome = flow.offer(worker, entry, rank, asset, now, self._in_flight_messages[worker])
@@ -345,6 +431,8 @@ class PoolEngine(Lifecycle):
         assert flow is not None
         cond = self._cond
         while True:
+            if self._dead:
+                self._revive_all()
             now = self.clock.now_ns()
             with cond:
                 if self._failure is not None:
@@ -354,10 +442,129 @@ class PoolEngine(Lifecycle):
                         flow.shed_all(worker, now, "breaker_open")
                 if not flow.pending():
                     return
+            if self._drain_deadline_ns is not None and now > self._drain_deadline_ns:
+                raise EngineError(
+                    f"{self.name}: gave up draining after --drain-timeout {self.config.drain_timeout_s:g} s"
+                )
             self._dispatch(now)
             with cond:
                 if flow.pending() and any(self._in_flight):
                     cond.wait(0.005)  # woken by a reply; or an open breaker turns half-open
+
+    # ------------------------------------------------------------ phase 8: recovery
+
+    def _checkpoint_all(self, batches: list[list]) -> None:
+        """Ask every worker for its state (main loop, every ``--checkpoint-s``)."""
+        self._checkpoint_token += 1
+        token = self._checkpoint_token
+        for worker in range(self.workers):
+            batch, batches[worker] = batches[worker], []
+            self._send(worker, (batch, [Checkpoint(token)]))
+
+    def _file_checkpoint(self, worker: int, checkpoint: WorkerCheckpoint) -> None:
+        """Keep a worker's newest state and forget the tail it covers
+        (reader thread, under the lock)."""
+        mark = self._marks.pop((checkpoint.token, worker), None)
+        if mark is None:  # asked of a worker that has died since
+            return
+        del self._tail[worker][:mark]
+        for key in [k for k in self._marks if k[1] == worker]:
+            self._marks[key] -= mark
+        self._checkpoints[worker] = checkpoint
+        self._checkpoint_at[worker] = self.clock.now_ns()
+        self._checkpoints_taken += 1
+
+    def _on_worker_death(self, worker: int) -> bool:
+        """A worker died unasked (reader thread, lock held). With
+        ``--recovery`` it is marked for ``_revive`` and the run goes on
+        (True); else the caller fails the run."""
+        if not self._recovery or self._stopping:
+            return False
+        if self._restarts_of[worker] >= _MAX_RESTARTS:
+            return False  # it keeps dying: something is wrong beyond a restart's reach
+        self._restarts_of[worker] += 1
+        self._dead.add(worker)
+        self._exited.add(worker)
+        self._died_ns[worker] = self.clock.now_ns()
+        self._cond.notify_all()
+        return True
+
+    def _revive(self, worker: int) -> None:
+        """Start a new process for ``worker`` and give it what the dead one
+        had: its last checkpoint, then every entry sent after it (the tail,
+        which includes whatever was in flight when it died). Main thread."""
+        with self._cond:
+            if worker not in self._dead:
+                return
+            began = self.clock.now_ns()
+            died = self._died_ns.pop(worker, began)
+            lost_frames = self._in_flight[worker]
+            self._in_flight[worker] = 0
+            self._in_flight_messages[worker] = 0
+            for sent, count in self._sent_frames[worker]:  # they leave this queue now; their tail is resent
+                self._in_flight_meter.depart(began, (began - sent) * count, count)
+            self._sent_frames[worker].clear()
+            if self._flow is not None:
+                self._flow.lost_in_flight(worker, began)
+            for key in [k for k in self._marks if k[1] == worker]:
+                del self._marks[key]
+            checkpoint = self._checkpoints[worker]
+            entries = list(self._tail[worker])
+            self._ready.pop(worker, None)
+        self._respawn(worker)
+        self._wait_for(lambda: worker in self._ready, _STARTUP_TIMEOUT_S, f"worker {worker} to restart")
+        ready = self.clock.now_ns()
+        with self._cond:
+            self._dead.discard(worker)
+            self._exited.discard(worker)
+            self._restarts += 1
+            if self._flow is not None:  # a new process: its health reports start now
+                self._flow.health.last_heard_ns[worker] = ready
+        controls: list = [*self._restore_controls(worker), Restore(checkpoint, entries)]
+        if self._fault_plan is not None and worker == self.config.fault_worker:
+            controls.insert(0, self._fault_plan)
+        self._send(worker, ([], controls))
+        start = self._pipeline.first_produced_ns or began
+        self._recoveries.append(
+            {
+                "worker": worker,
+                "died_at_s": round((died - start) / 1e9, 3),
+                "detected_ms": round((began - died) / 1e6, 3),
+                "restart_ms": round((ready - began) / 1e6, 3),
+                "checkpoint_age_ms": None
+                if checkpoint is None
+                else round((began - self._checkpoint_at[worker]) / 1e6, 3),
+                "replayed": len(entries),
+                "frames_lost_in_flight": lost_frames,
+            }
+        )
+
+    def _drain_left_s(self) -> float | None:
+        """Seconds left to drain after a graceful stop; ``None``: no bound."""
+        if self._drain_deadline_ns is None:
+            return None
+        return max((self._drain_deadline_ns - self.clock.now_ns()) / 1e9, 0.0)
+
+    def _revive_all(self) -> None:
+        for worker in sorted(self._dead):
+            self._revive(worker)
+
+    def _restore_controls(self, worker: int) -> list:
+        """Controls a restarted worker needs before its tail (phase 5: the
+        introductions of its markets)."""
+        return []
+
+    def _respawn(self, worker: int) -> None:
+        raise EngineError(f"{self.name}: workers here cannot be restarted")
+
+    def _kill_worker(self, worker: int) -> None:
+        """``--kill-worker-at``: SIGKILL one worker, once, on purpose."""
+        self._killed = True
+        pids = dict(self._ready)
+        pid = pids.get(worker)
+        if pid is None or pid == os.getpid():
+            raise EngineError(f"--kill-worker {worker}: no such worker process")
+        os.kill(pid, signal.SIGKILL)
 
     def live_status(self) -> LiveStatus:
         """The run's numbers now (any thread). Worker counts come from their
@@ -469,10 +676,14 @@ class PoolEngine(Lifecycle):
         workers reported are gathered once, by ``stats`` or ``books``."""
         held = _HeldSignals()
         try:
-            self._halt(abort=not self._completed)
+            try:
+                self._halt(abort=not self._completed)
+            finally:
+                self._close_event_log()
         finally:
             sigterm_before, self._sigterm_before = self._sigterm_before, None
-            held.release(sigterm_before)
+            sigint_before, self._sigint_before = self._sigint_before, None
+            held.release(sigterm_before, sigint_before)
 
     def _gathered(self) -> RunStats | None:
         """The run's statistics once stopped after a complete run (every
@@ -566,8 +777,17 @@ class PoolEngine(Lifecycle):
         """Take a credit of ``worker``'s queue (waiting if it is full), then
         transmit. Raises the pool's failure instead of waiting forever."""
         cond = self._cond
+        if worker in self._dead:
+            self._revive(worker)
         with cond:
             while self._in_flight[worker] >= self.queue_frames and self._failure is None:
+                if worker in self._dead:  # it died holding our credits: bring it back, then send
+                    cond.release()
+                    try:
+                        self._revive(worker)
+                    finally:
+                        cond.acquire()
+                    continue
                 self._full_waits += 1
                 cond.wait(_LIVENESS_POLL_S)
             if self._failure is not None:
@@ -579,20 +799,40 @@ class PoolEngine(Lifecycle):
                 sent = self.clock.now_ns()
                 self._in_flight_meter.arrive(sent, count)
                 self._sent_frames[worker].append((sent, count))
+            if self._recovery:
+                tail = self._tail[worker]
+                tail.extend(frame[0])
+                for control in frame[1]:
+                    if type(control) is Checkpoint:
+                        self._marks[control.token, worker] = len(tail)
             if queued > self._queue_high_water:
                 self._queue_high_water = queued
+        log = self._event_log
+        if log is not None:  # main thread only: no lock needed, and none held while writing
+            for produced_ns, _primary, message in frame[0]:
+                log.append(message, produced_ns)
         self._transmit(worker, frame)
         self._frames_sent += 1
 
     def _drain(self, batches: list[list]) -> None:
         """Flush every batch with a ``Drain`` and wait until each worker
-        has applied everything sent to it."""
-        self._drain_token += 1
-        self._drained.clear()
-        for worker in range(self.workers):
-            batch, batches[worker] = batches[worker], []
-            self._send(worker, (batch, [Drain(self._drain_token)]))
-        self._wait_for(lambda: len(self._drained) == self.workers, None, "workers to drain")
+        has applied everything sent to it (a worker that dies meanwhile is
+        revived, with the tail that holds what it had not applied, and
+        asked again)."""
+        while True:
+            self._drain_token += 1
+            self._drained.clear()
+            for worker in range(self.workers):
+                batch, batches[worker] = batches[worker], []
+                self._send(worker, (batch, [Drain(self._drain_token)]))
+            self._wait_for(
+                lambda: len(self._drained) == self.workers or bool(self._dead),
+                self._drain_left_s(),
+                "workers to drain (--drain-timeout)",
+            )
+            if not self._dead:
+                break
+            self._revive_all()
         self._drained_ns = self.clock.now_ns()
 
     def _request_reports(self, timeout_s: float) -> bool:
@@ -632,6 +872,8 @@ class PoolEngine(Lifecycle):
                     flow.heard(reply.health, arrived, self._in_flight_messages[worker])
             if reply.answers:
                 self._settle_answers(reply, arrived)
+            if reply.checkpoint is not None:
+                self._file_checkpoint(worker, reply.checkpoint)
             if reply.drained is not None and reply.drained == self._drain_token:
                 self._drained.add(worker)
             if reply.report is not None:
@@ -741,9 +983,24 @@ class PoolEngine(Lifecycle):
     def _install_sigterm(self) -> None:
         # SIGTERM's default action kills the parent on the spot, leaving no
         # chance to stop workers. During a run it raises instead, so every
-        # finally block (stop() above all) runs.
-        if threading.current_thread() is threading.main_thread():
+        # finally block (stop() above all) runs. With --drain-timeout
+        # (phase 8) SIGTERM and Ctrl-C ask for a graceful end instead.
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if self.config.drain_timeout_s is not None:
+            self._sigterm_before = signal.signal(signal.SIGTERM, self._request_stop)
+            self._sigint_before = signal.signal(signal.SIGINT, self._request_stop)
+        else:
             self._sigterm_before = signal.signal(signal.SIGTERM, _raise_terminated)
+
+    def _request_stop(self, signum: int, _frame: object) -> None:
+        """The first SIGTERM or Ctrl-C: stop taking messages, drain what was
+        accepted, end the run normally. A second one: stop now."""
+        if self._stop_requested is not None:
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SystemExit(128 + signum)
+        self._stop_requested = (signal.Signals(signum).name, self.clock.now_ns())
 
     # ------------------------------------------------------------ results
 
@@ -835,7 +1092,21 @@ class PoolEngine(Lifecycle):
             router_stats=router,
             littles_law=meter.law(self._drained_ns) if meter.arrivals else None,
         )
-        return stats if flow is None else replace(stats, flow=flow)
+        if flow is not None:
+            stats = replace(stats, flow=flow)
+        if self._recovery:
+            stats = replace(
+                stats,
+                recovery=RecoveryStats(
+                    restarts=self._restarts,
+                    checkpoints=self._checkpoints_taken,
+                    checkpoint_s=self.config.checkpoint_s,
+                    events=tuple(self._recoveries),
+                ),
+            )
+        if self._shutdown is not None:
+            stats = replace(stats, shutdown=self._shutdown)
+        return stats
 
     def _flow_stats(self) -> FlowStats | None:
         """Phase 7's figures; its drops join the run's (by reason)."""
@@ -906,12 +1177,15 @@ class _HeldSignals:
     def _hold(self, signum: int, _frame: object) -> None:
         self._held.append(signum)
 
-    def release(self, sigterm_before: Any = None) -> None:
-        """Restore the handlers (SIGTERM to ``sigterm_before`` when given:
-        what it was before the run, not the run's raising handler)."""
+    def release(self, sigterm_before: Any = None, sigint_before: Any = None) -> None:
+        """Restore the handlers (SIGTERM to ``sigterm_before``, SIGINT to
+        ``sigint_before`` when given: what they were before the run, not
+        the run's own handlers)."""
         for signum, handler in self._before.items():
             if signum == signal.SIGTERM and sigterm_before is not None:
                 handler = sigterm_before
+            if signum == signal.SIGINT and sigint_before is not None:
+                handler = sigint_before
             signal.signal(signum, handler)
         if self._held:
             if self._held[0] == signal.SIGINT:

@@ -40,6 +40,7 @@ __all__ = [
     "FlowStats",
     "WorkerStatus",
     "LiveStatus",
+    "RecoveryStats",
 ]
 
 
@@ -447,3 +448,23 @@ class LiveStatus:
     workers: tuple[WorkerStatus, ...]
     processing: LatencyHistogram
     """Service time per message, merged over the workers' latest reports."""
+
+
+@dataclass(frozen=True)
+class RecoveryStats:
+    """Phase 8 (``--recovery``): checkpoints taken and workers brought back.
+    ``as_dict`` is the result's ``"recovery"``."""
+
+    restarts: int
+    checkpoints: int
+    checkpoint_s: float
+    events: tuple[dict[str, Any], ...]
+    """Per restart: ``worker``, ``died_at_s`` (into the run),
+    ``detected_ms`` (death to the main loop acting on it), ``restart_ms``
+    (a new process up), ``checkpoint_age_ms``, ``replayed`` (entries of
+    the tail sent again), ``frames_lost_in_flight``."""
+
+    def as_dict(self) -> dict[str, Any]:
+        recovery = asdict(self)
+        recovery["events"] = list(self.events)
+        return {"recovery": recovery}

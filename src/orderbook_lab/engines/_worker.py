@@ -37,10 +37,10 @@ import msgspec
 
 from ..core.book import BookView
 from ..core.clock import SYSTEM_CLOCK, Clock
-from ..core.messages import Message
+from ..core.messages import Line, Message
 from ..core.metrics import LatencyHistogram
 from ..core.parser import Rejection
-from ..core.router import RouterStats
+from ..core.router import MessageRouter, RouterCheckpoint, RouterStats
 from ._actor.updates import Update
 from ._flow.faults import FaultInjector, FaultPlan, InjectedFault
 from ._flow.health import HEALTH_EVERY_NS, Health, health_now
@@ -48,7 +48,20 @@ from ._pipeline import Pipeline
 from ._work import CpuWork
 from .base import RunConfig
 
-__all__ = ["Answer", "Drain", "Line", "Query", "Ready", "Reply", "Stop", "WorkerCore", "WorkerReport"]
+__all__ = [
+    "Answer",
+    "Checkpoint",
+    "Drain",
+    "Line",
+    "Query",
+    "Ready",
+    "Reply",
+    "Restore",
+    "Stop",
+    "WorkerCheckpoint",
+    "WorkerCore",
+    "WorkerReport",
+]
 
 R = TypeVar("R")
 """A worker's final report (``WorkerReport`` or an engine's subclass)."""
@@ -67,16 +80,6 @@ class Query(msgspec.Struct, frozen=True, array_like=True, tag=True):
     sent_ns: int
 
 
-class Line(msgspec.Struct, frozen=True, array_like=True, gc=False, tag="line"):
-    """A wire line sent as it was read, for the worker to parse
-    (``--parse-in worker``): the dispatcher only peeked at it to route it
-    (``parser.peek_route``). ``line_no`` goes with any rejection."""
-
-    line_no: int
-    text: bytes
-    """UTF-8 as read (a simulated line is encoded once, by the dispatcher)."""
-
-
 class Drain(msgspec.Struct, frozen=True, array_like=True, tag=True):
     """Answer ``token`` once everything before it is applied."""
 
@@ -85,6 +88,43 @@ class Drain(msgspec.Struct, frozen=True, array_like=True, tag=True):
 
 class Stop(msgspec.Struct, frozen=True, array_like=True, tag=True):
     """Send the final report and leave."""
+
+
+class Checkpoint(msgspec.Struct, frozen=True, array_like=True, tag=True):
+    """Phase 8: once this frame's messages are applied, send the whole
+    state (``WorkerCheckpoint``) with the reply."""
+
+    token: int
+
+
+class WorkerCheckpoint(msgspec.Struct, frozen=True, array_like=True, tag=True):
+    """Everything a restarted worker needs to continue as if it had never
+    died, up to the frame that asked for it: the books and their counters
+    (``RouterCheckpoint``) and the worker's own counts and histograms, so
+    the final report still adds up (nothing counted twice or lost)."""
+
+    token: int
+    router: RouterCheckpoint
+    processed: int
+    other: int
+    invalid: int
+    failed: int
+    rejections: list[tuple[int, str, int | None]]
+    latency: LatencyHistogram
+    processing: LatencyHistogram
+    last_applied_ns: int | None
+    frames: int
+    parts: int
+
+
+class Restore(msgspec.Struct, frozen=True, array_like=True, tag=True):
+    """Phase 8, the first frame of a restarted worker: its last checkpoint
+    (``None``: none was taken, start empty) and every message its parent
+    sent the dead worker after that checkpoint, to apply again (the tail
+    of the run's log for this worker)."""
+
+    checkpoint: WorkerCheckpoint | None
+    entries: list[tuple[int, bool, Message | Line]]
 
 
 class Answer(msgspec.Struct, Generic[V], frozen=True, array_like=True):
@@ -155,6 +195,8 @@ class Reply(msgspec.Struct, Generic[R, V], frozen=True, array_like=True, tag=Tru
     ``--breaker-latency-ms`` (judged on the frame's mean service time)."""
     health: Health | None = None
     """Phase 7: the worker's health report, when one was due."""
+    checkpoint: WorkerCheckpoint | None = None
+    """Phase 8: the state the frame's ``Checkpoint`` asked for."""
 
 
 class WorkerCore:
@@ -168,7 +210,9 @@ class WorkerCore:
     more names its own.
     """
 
-    frame_type: Any = tuple[list[tuple[int, bool, Message | Line]], list[Query | Drain | Stop | FaultPlan]]
+    frame_type: Any = tuple[
+        list[tuple[int, bool, Message | Line]], list[Query | Drain | Stop | FaultPlan | Checkpoint | Restore]
+    ]
     report_type: Any = WorkerReport
     view_type: Any = BookView
 
@@ -210,10 +254,16 @@ class WorkerCore:
         now = self.clock.now_ns
         began = now()
         failed_before = self.failed
-        if controls and self.faults is None:
-            for control in controls:
-                if type(control) is FaultPlan:
-                    self.faults = FaultInjector(control)
+        checkpoint_token = None
+        for control in controls:
+            kind = type(control)
+            if kind is Restore:  # a restarted worker: the state it died with, then what followed
+                self.restore(control.checkpoint)
+                updates = [*control.entries, *updates]
+            elif kind is FaultPlan and self.faults is None:
+                self.faults = FaultInjector(control)
+            elif kind is Checkpoint:
+                checkpoint_token = control.token
         self.apply_updates(updates, controls)
         self.frames += 1
         self.parts += len(updates)
@@ -243,7 +293,10 @@ class WorkerCore:
         health = None
         if self._reports_health and ended >= self._health_due_ns:
             health = self.health()
-        return self.reply(len(updates), answers, drained, report, failed, slow, health), stop
+        reply = self.reply(len(frame[0]), answers, drained, report, failed, slow, health)
+        if checkpoint_token is not None:
+            reply = msgspec.structs.replace(reply, checkpoint=self.checkpoint(checkpoint_token))
+        return reply, stop
 
     def apply_updates(self, updates: list, controls: list) -> None:
         """Apply the frame's messages in order: the primary part of each is
@@ -274,6 +327,48 @@ class WorkerCore:
                 pipeline.record(produced_ns, started)
             else:
                 router_apply(message)
+
+    def checkpoint(self, token: int) -> WorkerCheckpoint:
+        """This worker's whole state now (after the frame in hand)."""
+        pipeline = self.pipeline
+        return WorkerCheckpoint(
+            token,
+            pipeline.router.checkpoint(),
+            pipeline.processed,
+            pipeline.other,
+            pipeline.invalid,
+            self.failed,
+            [tuple(r) for r in pipeline.rejections],
+            pipeline.latency,
+            pipeline.processing,
+            pipeline.last_applied_ns,
+            self.frames,
+            self.parts,
+        )
+
+    def restore(self, checkpoint: WorkerCheckpoint | None) -> None:
+        """Become the worker that took ``checkpoint`` (a fresh process,
+        before its first message). Phase 5's actor host rebuilds its actors
+        on top of the restored books."""
+        if checkpoint is None:
+            return
+        pipeline = Pipeline(
+            self.pipeline.config,
+            self.clock,
+            router=MessageRouter.restored(checkpoint.router),
+            work=self.pipeline.work,
+        )
+        pipeline.processed = checkpoint.processed
+        pipeline.restore_other(checkpoint.other)
+        pipeline.invalid = checkpoint.invalid
+        pipeline.rejections = [Rejection(*r) for r in checkpoint.rejections]
+        pipeline.latency = checkpoint.latency
+        pipeline.processing = checkpoint.processing
+        pipeline.last_applied_ns = checkpoint.last_applied_ns
+        self.pipeline = pipeline
+        self.failed = checkpoint.failed
+        self.frames = checkpoint.frames
+        self.parts = checkpoint.parts
 
     def struck(self, faults: FaultInjector) -> bool:
         """Whether an injected fault fails this message (counted)."""

@@ -81,6 +81,9 @@ class ActorEngine(MultiprocessingEngine):
         self._actor_owner: dict[str, int] = {}
         """Actor id -> worker, for every member of an introduced market."""
         self._intros: list[list[Introduce]] = [[] for _ in range(self.workers)]
+        self._introduced: list[list[Introduce]] = [[] for _ in range(self.workers)]
+        """Every introduction each worker was given (phase 8 gives a
+        restarted worker all of them again)."""
         self._mail: list[list] = [[] for _ in range(self.workers)]
         self._mail_born = [0] * self.workers
         self._mail_size = 0
@@ -121,6 +124,7 @@ class ActorEngine(MultiprocessingEngine):
                 self._mail_size -= len(mail)
         if intros or mail:
             self._intros[worker] = []
+            self._introduced[worker].extend(intros)
             if self._shuffle is not None and len(mail) > 1:
                 self._shuffle(mail)
             frame = (frame[0], [*intros, *mail, *frame[1]])
@@ -143,6 +147,9 @@ class ActorEngine(MultiprocessingEngine):
                 if self._mail_size > self._mail_high_water:
                     self._mail_high_water = self._mail_size
         super()._on_reply(reply)
+
+    def _restore_controls(self, worker: int) -> list:
+        return list(self._introduced[worker])
 
     def _pump(self, batches: list[list], now_ns: int) -> None:
         """Send mail that has waited long enough, with whatever batch its

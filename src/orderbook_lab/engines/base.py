@@ -27,7 +27,7 @@ from ..core.parser import Rejection
 from ..core.recording import RecordingStats
 from ..core.router import RouterStats
 from ..core.source import MessageSource, Popularity, SourceConfig
-from ._stats import ActorStats, AsyncioStats, FlowStats, PoolStats, ShmStats
+from ._stats import ActorStats, AsyncioStats, FlowStats, PoolStats, RecoveryStats, ShmStats
 
 __all__ = [
     "RunConfig",
@@ -136,6 +136,19 @@ class RunConfig:
     """Seconds ``(A, B)`` of the run during which faults strike; ``None``: all of it."""
     slow_worker: int | None = None
     """This worker spends ``slow_ms`` more CPU on every message."""
+    # Phase 8 (production): recovery and shutdown.
+    recovery: bool = False
+    """Process engines: restart a worker that dies, from its last
+    checkpoint and the messages sent to it since, and go on."""
+    checkpoint_s: float = 1.0
+    """With ``recovery``: how often each worker checkpoints its state."""
+    kill_worker_at: int | None = None
+    """Fault injection: SIGKILL worker ``kill_worker`` once this many
+    messages have been generated."""
+    kill_worker: int = 0
+    drain_timeout_s: float | None = None
+    """``None``: SIGTERM and Ctrl-C abort the run. Else they stop intake,
+    drain what was accepted and end the run normally within this bound."""
     # Phase 8 (production): the event log, item 5 of issue #17.
     event_log: str | None = None
     """Directory of an event log (``core/eventlog.py``) that every applied
@@ -218,6 +231,11 @@ class RunStats:
     """The actor engine's updates, clocks and mailboxes (phase 5)."""
     flow: FlowStats | None = None
     """Adaptive queues, breakers, shedding and health (phase 7)."""
+    recovery: RecoveryStats | None = None
+    """Checkpoints and restarts (phase 8)."""
+    shutdown: dict[str, Any] | None = None
+    """A graceful stop (``--drain-timeout``): what asked for it
+    (``stopped_by``) and how long intake and the drain took after it."""
     recording: RecordingStats | None = None
     """Gaps and receive times of a replayed file; ``None`` for a simulated stream."""
     littles_law: LittlesLaw | None = None
@@ -283,6 +301,8 @@ class RunStats:
             **(self.asyncio.as_dict() if self.asyncio is not None else {}),
             **(self.actor.as_dict() if self.actor is not None else {}),
             **(self.flow.as_dict() if self.flow is not None else {}),
+            **(self.recovery.as_dict() if self.recovery is not None else {}),
+            **({"shutdown": self.shutdown} if self.shutdown is not None else {}),
             **({"littles_law": self.littles_law.as_dict()} if self.littles_law is not None else {}),
         }
 

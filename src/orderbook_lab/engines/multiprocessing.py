@@ -73,6 +73,8 @@ class MultiprocessingEngine(PoolEngine):
         self._processes: list[multiprocessing.process.BaseProcess] = []
         self._inboxes: list[Connection] = []
         self._replies: list[Connection] = []
+        self._retired: list[multiprocessing.process.BaseProcess] = []
+        """Processes of workers that died and were replaced (phase 8)."""
         self._wake: tuple[Connection, Connection] | None = None
         self._reader: threading.Thread | None = None
         self._exit_codes: dict[int, int | None] = {}
@@ -80,29 +82,51 @@ class MultiprocessingEngine(PoolEngine):
     # ------------------------------------------------------------ start
 
     def _launch(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        per_ms = iterations_per_ms() if self._calibrate() else None
-        self._wake = context.Pipe(duplex=False)
+        self._context = multiprocessing.get_context("spawn")
+        self._per_ms = iterations_per_ms() if self._calibrate() else None
+        self._wake = self._context.Pipe(duplex=False)
         for worker in range(self.workers):
-            inbox_r, inbox_w = context.Pipe(duplex=False)
-            reply_r, reply_w = context.Pipe(duplex=False)
-            self._inboxes.append(inbox_w)
-            self._replies.append(reply_r)
-            process = context.Process(
-                target=_worker_main,
-                name=f"orderbook-lab-worker-{worker}",
-                args=(worker, self.config, per_ms, inbox_r, reply_w, self._core_factory()),
-                daemon=True,
-            )
-            self._processes.append(process)
-            with _sigint_ignored():
-                process.start()
-            # The child holds its own ends now. Closing ours is what makes
-            # a dead worker visible: EOF on its reply pipe, EPIPE on its queue.
-            inbox_r.close()
-            reply_w.close()
+            self._inboxes.append(None)
+            self._replies.append(None)
+            self._processes.append(None)
+            self._spawn(worker)
         self._reader = threading.Thread(target=self._read_replies, name="orderbook-lab-replies", daemon=True)
         self._reader.start()
+
+    def _spawn(self, worker: int) -> None:
+        """Start worker ``worker``'s process with fresh pipes (at launch, and
+        again for a restart)."""
+        context = self._context
+        inbox_r, inbox_w = context.Pipe(duplex=False)
+        reply_r, reply_w = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_worker_main,
+            name=f"orderbook-lab-worker-{worker}",
+            args=(worker, self.config, self._per_ms, inbox_r, reply_w, self._core_factory()),
+            daemon=True,
+        )
+        with _sigint_ignored():
+            process.start()
+        # The child holds its own ends now. Closing ours is what makes
+        # a dead worker visible: EOF on its reply pipe, EPIPE on its queue.
+        inbox_r.close()
+        reply_w.close()
+        with self._cond:
+            self._inboxes[worker] = inbox_w
+            self._replies[worker] = reply_r
+            self._processes[worker] = process
+
+    def _respawn(self, worker: int) -> None:
+        """Phase 8: replace a dead worker's process, and tell the reader
+        thread to watch the new one."""
+        old = self._processes[worker]
+        for conn in (self._inboxes[worker], self._replies[worker]):
+            conn.close()
+        old.join(_JOIN_TIMEOUT_S)
+        self._retired.append(old)
+        self._spawn(worker)
+        assert self._wake is not None
+        self._wake[1].send_bytes(b"watch")
 
     def _calibrate(self) -> bool:
         """Whether workers burn CPU on purpose, so they need the parent's
@@ -125,6 +149,12 @@ class MultiprocessingEngine(PoolEngine):
         try:
             self._inboxes[worker].send_bytes(data)
         except OSError:  # EPIPE: nobody reads this queue any more
+            if self.config.recovery:
+                # It died: once the reader thread has seen it go, the main
+                # loop revives it, and this frame's entries go again with
+                # the rest of its tail.
+                self._wait_for(lambda: worker in self._dead, _JOIN_TIMEOUT_S, f"worker {worker}'s death")
+                return
             # The reader thread owns the exit codes; give it a moment to
             # name the cause, else report what we know.
             try:
@@ -136,16 +166,33 @@ class MultiprocessingEngine(PoolEngine):
             raise WorkerCrashed(f"worker {worker} stopped reading its queue; the run stops") from None
 
     def _read_replies(self) -> None:
-        """The parent's reader thread: replies, and deaths, as they happen."""
+        """The parent's reader thread: replies, and deaths, as they happen.
+        A message on the wake pipe says stop (empty) or watch a restarted
+        worker's new pipe and process (phase 8)."""
         assert self._wake is not None
         wake = self._wake[0]
-        conns = {conn: worker for worker, conn in enumerate(self._replies)}
-        sentinels = {process.sentinel: worker for worker, process in enumerate(self._processes)}
+        conns: dict[Connection, int] = {}
+        sentinels: dict[int, int] = {}
+        watched: dict[int, object] = {}
         decode = self._codec.decode
+
+        def watch_new() -> None:
+            with self._cond:
+                current = list(enumerate(zip(self._replies, self._processes, strict=True)))
+            for worker, (conn, process) in current:
+                if watched.get(worker) is not process:
+                    watched[worker] = process
+                    conns[conn] = worker
+                    sentinels[process.sentinel] = worker
+
+        watch_new()
         while conns or sentinels:
             ready = wait([wake, *conns, *sentinels])
             if wake in ready:
-                return
+                if not wake.recv_bytes():
+                    return
+                watch_new()
+                continue
             for conn in ready:
                 if conn in conns:
                     self._receive(conn, conns, decode)
@@ -155,6 +202,7 @@ class MultiprocessingEngine(PoolEngine):
                     conn = self._replies[worker]
                     while conn in conns and conn.poll():  # what it said before it went
                         self._receive(conn, conns, decode)
+                    conns.pop(conn, None)
                     self._on_exit(worker)
 
     def _receive(self, conn: Connection, conns: dict, decode) -> None:
@@ -183,6 +231,8 @@ class MultiprocessingEngine(PoolEngine):
         with self._cond:
             self._exited.add(worker)
             expected = self._stopping and code == 0 and worker in self._reports
+            if not expected and self._on_worker_death(worker):
+                return
         if not expected:
             self._fail(WorkerCrashed(self._describe_exit(worker, code)))
 
@@ -197,15 +247,17 @@ class MultiprocessingEngine(PoolEngine):
             how = "exited without being asked to"
         else:
             how = f"exited with code {code}"
+        if self.config.recovery:
+            return f"worker {worker} (pid {process.pid}) {how} after {self._restarts_of[worker]} restarts; the run stops"
         return (
             f"worker {worker} (pid {process.pid}) {how}; its books are lost, so the run stops "
-            "(restarting workers comes with phase 8)"
+            "(--recovery restarts workers: phase 8)"
         )
 
     # ------------------------------------------------------------ stop
 
     def _halt(self, abort: bool) -> None:
-        started = len(self._processes) == self.workers and self._reader is not None
+        started = self._reader is not None and all(p is not None for p in self._processes)
         if not abort and started and self._failure is None and not self._request_reports(30.0):
             abort = True
         with self._cond:
@@ -219,12 +271,14 @@ class MultiprocessingEngine(PoolEngine):
                 self._wake[1].send_bytes(b"")
                 self._reader.join(_JOIN_TIMEOUT_S)
         for conn in (*self._inboxes, *self._replies):
-            conn.close()  # EOF on each queue; EPIPE on the next reply
+            if conn is not None:
+                conn.close()  # EOF on each queue; EPIPE on the next reply
+        processes = [p for p in (*self._processes, *self._retired) if p is not None]
         deadline = time.monotonic() + _JOIN_TIMEOUT_S
-        for process in self._processes:
+        for process in processes:
             if process.pid is not None:
                 process.join(max(deadline - time.monotonic(), 0.0))
-        for process in self._processes:
+        for process in processes:
             if process.is_alive():
                 self._stragglers += 1
                 process.terminate()
@@ -232,7 +286,7 @@ class MultiprocessingEngine(PoolEngine):
             if process.is_alive():
                 process.kill()
                 process.join()
-        for process in self._processes:
+        for process in processes:
             if process.pid is not None:
                 process.close()
         if self._wake is not None:

@@ -20,7 +20,19 @@ from ...core.messages import Message
 from .._flow.faults import FaultPlan
 from .._flow.health import Health
 from .._work import CpuWork
-from .._worker import Answer, Drain, Line, Query, Reply, Stop, WorkerCore, WorkerReport
+from .._worker import (
+    Answer,
+    Checkpoint,
+    Drain,
+    Line,
+    Query,
+    Reply,
+    Restore,
+    Stop,
+    WorkerCheckpoint,
+    WorkerCore,
+    WorkerReport,
+)
 from ..base import RunConfig
 from .system import ActorCounters, ActorSettings, ActorSystem
 from .updates import Introduce, Update
@@ -39,7 +51,8 @@ class ActorHost(WorkerCore):
     """The actors of one worker (see the module docstring)."""
 
     frame_type = tuple[
-        list[tuple[int, bool, Message | Line]], list[Query | Drain | Stop | FaultPlan | Introduce | Update]
+        list[tuple[int, bool, Message | Line]],
+        list[Query | Drain | Stop | FaultPlan | Checkpoint | Restore | Introduce | Update],
     ]
     report_type = ActorWorkerReport
     view_type = MarketView
@@ -52,10 +65,26 @@ class ActorHost(WorkerCore):
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         super().__init__(worker, config, per_ms, clock)
-        slow_work = CpuWork(config.slow_ms, per_ms) if config.slow_asset else None
-        self.system = ActorSystem(
-            worker, self.pipeline, ActorSettings.from_config(config), slow_work=slow_work, io_s=self._io_s
+        self._slow_work = CpuWork(config.slow_ms, per_ms) if config.slow_asset else None
+        self.system = self._new_system()
+
+    def _new_system(self) -> ActorSystem:
+        config = self.pipeline.config
+        return ActorSystem(
+            self.worker,
+            self.pipeline,
+            ActorSettings.from_config(config),
+            slow_work=self._slow_work,
+            io_s=self._io_s,
         )
+
+    def restore(self, checkpoint: WorkerCheckpoint | None) -> None:
+        """The books come back from the checkpoint; the actors start anew
+        on them (the restore frame introduces their markets again, and each
+        token quotes its complement at its next message). Their update
+        counters count from the restart."""
+        super().restore(checkpoint)
+        self.system = self._new_system()
 
     def apply_updates(self, updates: list, controls: list) -> None:
         system = self.system

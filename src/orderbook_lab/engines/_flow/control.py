@@ -211,6 +211,15 @@ class FlowControl:
         failures = min(count, failed + slow)
         flow.breaker.record(now_ns, count - failures, failures)
 
+    def lost_in_flight(self, worker: int, now_ns: int) -> None:
+        """``worker`` died with frames in flight: they leave this queue now
+        (the restarted worker gets them again from the run's tail, outside
+        the flow accounting)."""
+        flow = self.workers[worker]
+        while flow.sent:
+            enqueued_sum, count = flow.sent.popleft()
+            self.meter.depart(now_ns, now_ns * count - enqueued_sum, count)
+
     def heard(self, health: Health, now_ns: int, in_flight: int) -> HealthSample | None:
         """File a worker's health report with the parent's view of it."""
         flow = self.workers[health.worker]
