@@ -24,15 +24,15 @@ from . import options as opt
 from .app import _config, _fail, _report, _started, err
 
 if TYPE_CHECKING:
-    from ..service import Service
+    pass
 
 __all__ = ["DEFAULT_PHASE", "serve"]
 
-DEFAULT_PHASE = 7
+DEFAULT_PHASE = 8
 """The preset ``serve`` runs without --phase or --engine."""
-_DEFAULT_PHASE_NOTE = {
-    7: "phase 7's engine (phase 8's recovery comes with its preset)",
-}.get(DEFAULT_PHASE, f"phase {DEFAULT_PHASE}")
+_DEFAULT_PHASE_NOTE = "production: recovery, checkpoints, graceful shutdown"
+_DEFAULT_DRAIN_TIMEOUT_S = 10.0
+"""A service always stops gracefully; ``--drain-timeout`` bounds it."""
 _DEFAULT_RATE = 1000.0
 """A service's feed arrives at a pace; flat out (0) is for measuring."""
 
@@ -43,7 +43,7 @@ ServePhase = Annotated[
         "-p",
         min=1,
         max=8,
-        help=f"Curriculum phase preset, one with worker processes (3-7) \\[default: {DEFAULT_PHASE}: "
+        help=f"Curriculum phase preset, one with worker processes (3-8) \\[default: {DEFAULT_PHASE}: "
         f"{_DEFAULT_PHASE_NOTE}].",
         show_default=False,
     ),
@@ -76,10 +76,17 @@ def serve(
     Example: [bold]orderbook-lab serve --port 8000 --assets 20 --rate 2000[/bold]
     """
     config = _serve_config(ctx, phase, engine, replay_file, run_fields or {})
-    from ..service import Service, open_log, replayed_source, simulated_source
+    from ..core.source import MessageSource
+    from ..service import Service, open_log
 
     try:
-        source = replayed_source(replay_file, config) if replay_file else simulated_source(config)
+        source = (
+            MessageSource.from_file(
+                replay_file, rate=config.rate, speed=config.speed, duration_s=config.duration_s
+            )
+            if replay_file
+            else config.synthetic_source()
+        )
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="'--speed' / '--rate-ramp'") from None
     try:
@@ -111,7 +118,7 @@ def serve(
                 highlight=False,
                 soft_wrap=True,
             )
-        service.run(on_started=lambda engine: (_started(engine), _stop_on_signals(service)))
+        service.run(on_started=_started)
     except EngineError as error:
         err.print(f"error: {error}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1) from None
@@ -120,8 +127,6 @@ def serve(
             service.close()
         for signum, handler in originals.items():
             signal.signal(signum, handler)
-    if service.source.stopped:
-        err.print("intake stopped; the workers drained", highlight=False)
     _report(config, service.engine.stats(), service.engine.books(), json_out, books_out, f"serve: {stream}")
 
 
@@ -129,6 +134,8 @@ def _serve_config(ctx: typer.Context, phase, engine, replay_file: Path | None, r
     if phase is None and engine is None:
         phase = DEFAULT_PHASE
     config = _config(phase, engine, **run_fields)
+    if config.drain_timeout_s is None:  # the engine stops gracefully on SIGTERM and Ctrl-C
+        config = replace(config, drain_timeout_s=_DEFAULT_DRAIN_TIMEOUT_S)
     if not hasattr(ENGINES[config.engine], "live_status"):
         raise typer.BadParameter(
             f"serve needs an engine with worker processes or threads (phases 3-7: multiprocessing, "
@@ -151,19 +158,3 @@ def _describe(config: RunConfig) -> str:
     if config.messages is None and config.duration_s is None:
         return f"endless, {config.assets} assets, seed {config.seed}, rate {config.rate:g}/s"
     return config.describe()
-
-
-def _stop_on_signals(service: "Service") -> None:
-    """From now on (the engine has installed its own handlers while
-    starting), the first SIGINT or SIGTERM stops intake, so the run ends
-    and drains as if its stream had ended; a second one interrupts at once
-    (the workers are still stopped, by ``close``)."""
-
-    def stop(signum: int, _frame: object) -> None:
-        if service.source.stopped:
-            raise KeyboardInterrupt
-        service.stop_intake()
-        service.log.info("intake_stopping", signal=signal.Signals(signum).name)
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, stop)

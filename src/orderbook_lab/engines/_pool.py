@@ -996,11 +996,25 @@ class PoolEngine(Lifecycle):
     def _request_stop(self, signum: int, _frame: object) -> None:
         """The first SIGTERM or Ctrl-C: stop taking messages, drain what was
         accepted, end the run normally. A second one: stop now."""
-        if self._stop_requested is not None:
+        if not self.request_stop(signal.Signals(signum).name):
             if signum == signal.SIGINT:
                 raise KeyboardInterrupt
             raise SystemExit(128 + signum)
-        self._stop_requested = (signal.Signals(signum).name, self.clock.now_ns())
+
+    def request_stop(self, reason: str) -> bool:
+        """End the run gracefully: intake stops before the next frame, what
+        was accepted is drained (within ``--drain-timeout`` when given) and
+        the run ends as if its stream had. From a signal handler or any
+        thread; False if a stop was already asked for."""
+        if self._stop_requested is not None:
+            return False
+        self._stop_requested = (reason, self.clock.now_ns())
+        return True
+
+    @property
+    def stop_requested(self) -> str | None:
+        """Why the run was asked to stop (``SIGTERM``...), or ``None``."""
+        return None if self._stop_requested is None else self._stop_requested[0]
 
     # ------------------------------------------------------------ results
 

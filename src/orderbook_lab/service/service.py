@@ -18,9 +18,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..core.source import MessageSource
 from ..engines import Engine, RunConfig
 from .http import Endpoints, HttpService
-from .intake import StoppableSource
 from .logs import LogSink
 from .metrics import metrics_registry
 from .watch import StatusWatcher
@@ -34,8 +34,9 @@ class Service:
     ``stream`` says in a few words what the source is, for the log.
 
     ``open()`` binds and starts HTTP and the status watcher; ``run()``
-    starts the engine and runs it until the source ends (``stop_intake``
-    ends it early); ``close()`` stops the engine (which drains), then
+    starts the engine and runs it until the source ends (SIGTERM or
+    Ctrl-C end it early: the engine's own ``--drain-timeout`` handling, as
+    for ``run``); ``close()`` stops the engine (which drains), then
     HTTP, then the log. ``close`` is idempotent and safe after a failure
     anywhere.
     """
@@ -44,7 +45,7 @@ class Service:
         self,
         engine: Engine,
         config: RunConfig,
-        source: StoppableSource,
+        source: MessageSource,
         logs: LogSink,
         *,
         host: str = "127.0.0.1",
@@ -114,11 +115,6 @@ class Service:
         self.engine.run(self.source)
         self.run_completed = True
 
-    def stop_intake(self) -> None:
-        """End the stream after the frame in hand (signal handlers call
-        this); the run then finishes like any other."""
-        self.source.stop()
-
     def close(self) -> None:
         if self._closed:
             return
@@ -133,6 +129,8 @@ class Service:
                     self.http.close()
             finally:
                 self.log.info(
-                    "service_stopped", intake_stopped=self.source.stopped, run_completed=self.run_completed
+                    "service_stopped",
+                    stopped_by=getattr(self.engine, "stop_requested", None),
+                    run_completed=self.run_completed,
                 )
                 self.logs.close()
