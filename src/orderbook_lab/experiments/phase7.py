@@ -74,7 +74,7 @@ def _config(phase: int, **fields) -> RunConfig:
 
 def _capacity(progress: Progress, quick: bool, **fields) -> float:
     """Phase 7's flat-out throughput (msg/s) on this stream: what loads are multiples of."""
-    stats = measure(_config(7, messages=1000 if quick else 4000, **fields), progress)
+    stats = measure(_config(7, messages=800 if quick else 4000, **fields), progress)
     return stats.throughput
 
 
@@ -112,7 +112,7 @@ def _direction_changes(capacities: list[int]) -> int:
 
 def ramp(quick: bool, progress: Progress) -> Report:
     """7.1: a load ramp from 10% to 150% of capacity, adaptive against fixed."""
-    duration = 2.5 if quick else 20.0
+    duration = 2.0 if quick else 20.0
     low, high = 0.1, 1.5
     capacity = _capacity(progress, quick)
     rate = round(capacity, 1)
@@ -667,7 +667,7 @@ def littles_law_findings(figures: dict) -> list[str]:
 
 def degradation(quick: bool, progress: Progress) -> Report:
     """7.5: 0.5x to 2x capacity, adaptive against fixed queues."""
-    duration = 1.5 if quick else 8.0
+    duration = 1.0 if quick else 8.0
     loads = [0.5, 1.5] if quick else [0.5, 0.75, 1.0, 1.25, 1.5, 2.0]
     capacity = _capacity(progress, quick)
     table = Table(
