@@ -47,7 +47,7 @@ from ..core.metrics import LatencyHistogram, QueueMeter
 from ..core.parser import peek_route
 from ..core.router import RouterStats
 from ..core.source import MessageSource
-from ._flow.control import WAIT, FlowControl
+from ._flow.control import SAMPLE_EVERY_S, WAIT, FlowControl
 from ._flow.faults import FaultPlan
 from ._flow.health import Health, HealthSample
 from ._flow.shedding import rank_of_event, rank_of_message
@@ -362,6 +362,7 @@ class PoolEngine(Lifecycle):
     def _start_flow(self, source: MessageSource) -> FlowControl | None:
         if self.config.flow != "adaptive":
             return None
+        threading.Thread(target=self._sample_depths, name="orderbook-lab-depth", daemon=True).start()
         self._flow = FlowControl(
             self.workers,
             target_wait_ms=self.config.target_wait_ms,
@@ -372,6 +373,15 @@ class PoolEngine(Lifecycle):
             start_ns=self.clock.now_ns(),
         )
         return self._flow
+
+    def _sample_depths(self) -> None:
+        """Every ``SAMPLE_EVERY_S`` while the run lasts, one look at the
+        flow's depth (``FlowControl.sample_depth``)."""
+        while self._running:
+            time.sleep(SAMPLE_EVERY_S)
+            with self._cond:
+                if self._flow is not None:
+                    self._flow.sample_depth(self._in_flight_messages)
 
     def _send_fault_plan(self) -> None:
         """``--fault-rate``: tell the struck worker when to fail, before any

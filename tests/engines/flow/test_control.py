@@ -100,5 +100,6 @@ def test_a_silent_worker_with_work_in_flight_has_its_breaker_opened():
 def test_depth_is_sampled_for_littles_law():
     flow = _flow()
     _fill(flow, 3)
-    flow.tick(0, [2])
-    assert (flow.depth_samples, flow.depth_sampled_sum) == (1, 5)
+    flow.sample_depth([2])
+    flow.sample_depth([0])
+    assert (flow.depth_samples, flow.depth_sampled_sum) == (2, 8)

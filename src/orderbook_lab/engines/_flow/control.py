@@ -43,7 +43,7 @@ from .capacity import AdaptiveCapacity, CapacityDecision
 from .health import Health, HealthBoard, HealthSample
 from .shedding import PRIORITY_NAMES, SheddingQueue
 
-__all__ = ["WAIT", "FlowControl", "WorkerFlow"]
+__all__ = ["SAMPLE_EVERY_S", "WAIT", "FlowControl", "WorkerFlow"]
 
 WAIT = "wait"
 """``offer``'s answer when the message must wait for room (unpaced stream)."""
@@ -51,8 +51,10 @@ WAIT = "wait"
 _INITIAL_CAPACITY = 64
 _MIN_CAPACITY = 4
 _MAX_CAPACITY = 100_000
-_SAMPLE_NS = 10_000_000
-"""How often the depth is sampled (10 ms: well under any wait it is compared with)."""
+SAMPLE_EVERY_S = 0.01
+"""How often the engine samples the depth (10 ms: well under any wait it
+is compared with), from a thread of its own, at moments unrelated to
+arrivals."""
 _MAX_FRAME_AGE_NS = 2_000_000
 """A partial frame leaves once its oldest message has waited this long
 (as phase 3's batches)."""
@@ -118,7 +120,6 @@ class FlowControl:
         self.waits = 0  # times the dispatcher waited for room (unpaced)
         self.depth_samples = 0
         self.depth_sampled_sum = 0
-        self._next_sample_ns = start_ns
 
     # ------------------------------------------------------------ in
 
@@ -211,6 +212,14 @@ class FlowControl:
         failures = min(count, failed + slow)
         flow.breaker.record(now_ns, count - failures, failures)
 
+    def sample_depth(self, in_flight: list[int]) -> None:
+        """One look at the depth (waiting + in flight), as a monitor polling
+        the queue would take it: Little's law held against a measurement
+        of its own. Sampled at arrivals instead, every sample would include
+        the message just queued, and read high."""
+        self.depth_samples += 1
+        self.depth_sampled_sum += self.pending() + sum(in_flight)
+
     def lost_in_flight(self, worker: int, now_ns: int) -> None:
         """``worker`` died with frames in flight: they leave this queue now
         (the restarted worker gets them again from the run's tail, outside
@@ -235,13 +244,7 @@ class FlowControl:
 
     def tick(self, now_ns: int, in_flight: list[int]) -> None:
         """Capacity decisions that are due; breakers of workers silent too
-        long while they have work in flight; and, every ``_SAMPLE_NS``, a
-        sample of the depth (what a monitor polling the queue would see:
-        Little's law checked against a measurement of its own)."""
-        if now_ns >= self._next_sample_ns:
-            self._next_sample_ns = now_ns + _SAMPLE_NS
-            self.depth_samples += 1
-            self.depth_sampled_sum += self.pending() + sum(in_flight)
+        long while they have work in flight."""
         for flow in self.workers:
             capacity = flow.capacity
             if capacity.due(now_ns):
