@@ -1,9 +1,7 @@
 """The codec seam: everything a process engine sends goes through it, and
 with ``--codec msgspec`` nothing it sends is pickled."""
 
-import pickle
 from dataclasses import replace
-from multiprocessing.reduction import ForkingPickler
 
 import pytest
 
@@ -72,32 +70,15 @@ def test_an_unknown_codec_is_a_clear_error():
 
 
 @pytest.mark.timeout(90)
-def test_a_phase_6_style_run_pickles_nothing_it_sends(monkeypatch):
+def test_a_phase_6_style_run_pickles_nothing_it_sends(run_refusing_pickle):
     """The parent's ends of every pipe: frames it encodes and replies it
-    decodes. Once the workers are up, pickle is made to fail; the run still
-    reaches sync's books, so both ends spoke msgspec (a worker that pickled
-    would send bytes the parent's msgpack decoder rejects)."""
+    decodes, with pickle made to fail once the workers are up; the run
+    still reaches sync's books, so both ends spoke msgspec."""
     config = phase_config(
         5, RunConfig(messages=2000, assets=8, seed=3, processes=2, codec="msgspec", query_rate=200)
     )
     engine = ActorEngine(config)
-
-    def refuse(*_args, **_kwargs):
-        raise AssertionError("pickle ran during a msgspec run")
-
-    try:
-        engine.start()
-        for target, name in (
-            (pickle, "dumps"),
-            (pickle, "loads"),
-            (ForkingPickler, "dumps"),
-            (ForkingPickler, "loads"),
-        ):
-            monkeypatch.setattr(target, name, refuse)
-        engine.run(config.synthetic_source())
-    finally:
-        engine.stop()
-        monkeypatch.undo()
+    run_refusing_pickle(engine, config.synthetic_source())
     stats = engine.stats()
     assert stats.pool.ipc.codec == "msgspec" and stats.queries > 0
     sync = run_engine(SyncEngine(replace(config, engine="sync")), config.synthetic_source())

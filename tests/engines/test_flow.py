@@ -8,9 +8,7 @@ can do), so the outcome does not hang on the speed of a shared machine."""
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import replace
-from multiprocessing.reduction import ForkingPickler
 
 import pytest
 
@@ -92,27 +90,11 @@ def test_a_worker_slower_than_the_breakers_bound_is_treated_as_failing(stopped_a
     assert stats.flow.workers[0].breaker_opened >= 1 and stats.flow.workers[1].breaker_opened == 0
 
 
-def test_workers_report_health_every_second_without_pickle(monkeypatch):
+def test_workers_report_health_every_second_without_pickle(run_refusing_pickle):
     """Health reports, fault plans and replies all cross as msgspec."""
     config = _phase7(duration_s=2.2, messages=None, rate=300, fault_rate=0.1, fault_worker=0)
     engine = create_engine(config)
-
-    def refuse(*_args, **_kwargs):
-        raise AssertionError("pickle ran during a phase 7 run")
-
-    try:
-        engine.start()
-        for target, name in (
-            (pickle, "dumps"),
-            (pickle, "loads"),
-            (ForkingPickler, "dumps"),
-            (ForkingPickler, "loads"),
-        ):
-            monkeypatch.setattr(target, name, refuse)
-        engine.run(config.synthetic_source())
-    finally:
-        engine.stop()
-        monkeypatch.undo()
+    run_refusing_pickle(engine, config.synthetic_source())
     stats = engine.stats()
     by_worker = {sample["worker"] for sample in stats.flow.health}
     assert by_worker == {0, 1}
