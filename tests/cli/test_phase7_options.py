@@ -56,3 +56,16 @@ def test_a_fault_worker_the_run_does_not_have_is_an_error_that_says_so():
                     "--fault-worker", 3)  # fmt: skip
     assert result.exit_code == 1
     assert "--fault-worker 3: this run has workers 0 to 1" in result.output
+
+
+def test_an_option_given_by_hand_wins_over_the_phase_preset(tmp_path):
+    out = tmp_path / "run.json"
+    ok("run", "--phase", 7, "--flow", "fixed", "--codec", "pickle", "--messages", 300, "--processes", 2,
+       "--json", out)  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["phase"] == 7 and "flow" not in result
+    assert (result["config"]["flow"], result["config"]["codec"], result["config"]["parse_in"]) == (
+        "fixed",
+        "pickle",
+        "worker",  # the rest of the preset stays
+    )

@@ -46,7 +46,21 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _config(phase, engine, **fields) -> RunConfig:
+def _given_by_hand(ctx: typer.Context | None) -> set[str]:
+    """The options of the current command given on its command line (or by
+    environment): a phase preset must not override them (``--phase 7
+    --flow fixed`` is phase 7 with fixed queues)."""
+    if ctx is None:
+        return set()
+    given = set()
+    for name in ctx.params:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
+            given.add(name)
+    return given
+
+
+def _config(phase, engine, ctx: typer.Context | None = None, **fields) -> RunConfig:
     if phase is not None and engine is not None:
         raise typer.BadParameter("give --phase or --engine, not both", param_hint="'--phase' / '--engine'")
     base = RunConfig(**fields)
@@ -54,7 +68,7 @@ def _config(phase, engine, **fields) -> RunConfig:
         config = replace(base, engine=engine.value)
     else:
         try:
-            config = phase_config(phase or 1, base)
+            config = phase_config(phase or 1, base, keep=_given_by_hand(ctx))
         except KeyError as error:
             raise typer.BadParameter(error.args[0], param_hint="'--phase'") from None
     if config.event_log is not None and config.engine == "asyncio":
@@ -142,6 +156,7 @@ def _synthetic_source(config: RunConfig) -> MessageSource:
 @app.command()
 @opt.with_run_options(generated_stream=True)
 def run(
+    ctx: typer.Context,
     phase: opt.Phase = None,
     engine: opt.Engine = None,
     json_out: opt.JsonOut = None,
@@ -152,7 +167,7 @@ def run(
 
     Example: [bold]orderbook-lab run --phase 1 --messages 20000 --work-ms 5[/bold]
     """
-    config = _config(phase, engine, **_stream_fields(run_fields))
+    config = _config(phase, engine, ctx, **_stream_fields(run_fields))
     stats, books = _execute(config, _synthetic_source(config), config.engine)
     _report(config, stats, books, json_out, books_out, f"{config.engine}: {config.describe()}")
 
@@ -160,6 +175,7 @@ def run(
 @app.command()
 @opt.with_run_options(generated_stream=True)
 def compare(
+    ctx: typer.Context,
     phases: Annotated[
         str, typer.Option("--phases", help="Comma-separated phases to run on the same stream, e.g. 1,2,3.")
     ] = "1,2",
@@ -186,7 +202,7 @@ def compare(
     configs = []
     for number in numbers:
         try:
-            configs.append(phase_config(number, base))
+            configs.append(phase_config(number, base, keep=_given_by_hand(ctx)))
         except KeyError as error:
             raise typer.BadParameter(error.args[0], param_hint="'--phases'") from None
     sources = [_synthetic_source(config) for config in configs]  # refused before the first run
@@ -210,6 +226,7 @@ def replay(
             help="JSONL file: market-channel messages (or arrays), one a line, or a recording made by `record`.",
         ),
     ],
+    ctx: typer.Context,
     phase: opt.Phase = None,
     engine: opt.Engine = None,
     json_out: opt.JsonOut = None,
@@ -222,7 +239,7 @@ def replay(
     A recording's gap lines (reconnects) are counted apart and listed.
     Example: [bold]orderbook-lab replay live.jsonl --phase 2 --speed 1[/bold]
     """
-    config = _config(phase, engine, messages=None, **run_fields)
+    config = _config(phase, engine, ctx, messages=None, **run_fields)
     if config.speed > 0 and config.rate > 0:
         raise typer.BadParameter("give --speed or --rate, not both", param_hint="'--speed' / '--rate'")
     try:

@@ -599,7 +599,7 @@ RecordAssets = Annotated[
         "--asset",
         metavar="ID",
         rich_help_panel=_LIVE,
-        help="Asset (token id) to record; repeat for more. Or use --top.",
+        help="Asset (token id) to follow on the live channel; repeat for more. Or use --top.",
         show_default=False,
     ),
 ]
@@ -610,7 +610,7 @@ Top = Annotated[
         min=1,
         metavar="N",
         rich_help_panel=_LIVE,
-        help="Record the N most active markets by 24 h volume (both tokens of each), from the Gamma API.",
+        help="Follow the N most active markets by 24 h volume (both tokens of each), from the Gamma API.",
         show_default=False,
     ),
 ]

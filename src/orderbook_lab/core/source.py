@@ -136,6 +136,7 @@ class MessageSource:
         clock: Clock = SYSTEM_CLOCK,
         total_messages: int | None = None,
         rate_ramp: tuple[float, float] | None = None,
+        live: bool = False,
     ) -> None:
         if rate > 0 and speed > 0:
             raise ValueError("pace by rate or by speed, not both")
@@ -158,11 +159,23 @@ class MessageSource:
         """How late each line left the source against its schedule (ns);
         empty when unpaced."""
         self.started_ns: int | None = None
+        self.live = live
+        """Lines that arrive when the exchange sends them (``live.feed``):
+        nobody can hold them back, so they count as paced."""
 
     @property
     def paced(self) -> bool:
-        """Whether frames leave on a schedule (``rate`` or ``speed``)."""
-        return self.rate > 0 or self.speed > 0
+        """Whether frames leave on a schedule (``rate``, ``speed``, or a
+        live feed's own): a consumer that falls behind cannot make it wait."""
+        return self.rate > 0 or self.speed > 0 or self.live
+
+    def stop(self) -> None:
+        """Ask the lines to end, for a source that may wait for its next
+        line (a live feed): safe from a signal handler and any thread. The
+        consumer stops taking frames by itself; this only wakes it."""
+        stop = getattr(self._lines, "stop", None)
+        if stop is not None:
+            stop()
 
     def recording_stats(self) -> RecordingStats | None:
         """Gaps and timed frames of a file's lines; ``None`` for other sources."""

@@ -7,7 +7,7 @@ package; the core never does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 
 from ..core.clock import SYSTEM_CLOCK, Clock
@@ -67,11 +67,14 @@ PHASES: dict[int, dict[str, object]] = {
 """Phase number (``--phase``) to the options it presets."""
 
 
-def phase_config(phase: int, base: RunConfig | None = None) -> RunConfig:
-    """``base`` with the engine and options of ``phase`` applied."""
+def phase_config(phase: int, base: RunConfig | None = None, keep: Collection[str] = ()) -> RunConfig:
+    """``base`` with the engine and options of ``phase`` applied, except
+    the fields named in ``keep`` (options a person gave by hand: ``--phase
+    7 --flow fixed`` is phase 7 with fixed queues)."""
     if phase not in PHASES:
         raise KeyError(f"phase {phase} is not built yet; available: {sorted(PHASES)}")
-    return replace(base or RunConfig(), phase=phase, **PHASES[phase])
+    preset = {name: value for name, value in PHASES[phase].items() if name not in keep}
+    return replace(base or RunConfig(), phase=phase, **preset)
 
 
 def create_engine(

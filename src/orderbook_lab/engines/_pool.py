@@ -1019,6 +1019,8 @@ class PoolEngine(Lifecycle):
         if self._stop_requested is not None:
             return False
         self._stop_requested = (reason, self.clock.now_ns())
+        if self._source is not None:
+            self._source.stop()  # a live feed waiting for its next frame wakes up and ends
         return True
 
     @property
