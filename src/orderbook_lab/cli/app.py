@@ -94,7 +94,7 @@ def _execute(config: RunConfig, source: MessageSource, label: str) -> tuple[RunS
             stats = run_engine(engine, source, on_started=_started)
         except EngineError as error:
             err.print(f"error: {error}", highlight=False, markup=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(error.exit_code) from None
         return stats, engine.books()
 
 
