@@ -38,6 +38,11 @@ _ENVIRONMENT = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_AUTH_MODE": "disabled",
+    # Under `uv run`, Ray would otherwise start each worker with `uv run` in
+    # a packaged copy of the working directory: a new environment per
+    # worker, built (and perhaps downloaded) before the actor can start.
+    # The workers use this interpreter and its installed packages instead.
+    "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
 }
 
 
