@@ -43,6 +43,10 @@ _ENVIRONMENT = {
     # worker, built (and perhaps downloaded) before the actor can start.
     # The workers use this interpreter and its installed packages instead.
     "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
+    # Ray runs its workers at nice 15 by default; the process engines'
+    # workers run at 0, and a comparison between them should not be a
+    # comparison of scheduler priorities.
+    "RAY_worker_niceness": "0",
 }
 
 
