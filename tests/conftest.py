@@ -58,10 +58,11 @@ def ray_cluster():
     """One local Ray cluster on 127.0.0.1 for the whole session (the ray
     engine joins a cluster its process is already connected to). At the
     end it is shut down, and every process it started must be gone."""
+    from orderbook_lab.engines._ray.cluster import RayCluster, configure_environment
+
+    configure_environment()  # before Ray's first import: it reads these then
     pytest.importorskip("ray")
     from ray_processes import descendants, non_loopback_listeners, still_running
-
-    from orderbook_lab.engines._ray.cluster import RayCluster
 
     cluster = RayCluster(None)
     try:

@@ -87,7 +87,7 @@ def _loopback(address: str) -> bool:
 
 
 def non_loopback_listeners(pids: set[int]) -> list[str]:
-    """``pid address`` of every TCP socket one of ``pids`` listens on that
+    """``pid command address`` of every TCP socket one of ``pids`` listens on that
     is not loopback-only (0.0.0.0 included)."""
     listening = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -104,5 +104,12 @@ def non_loopback_listeners(pids: set[int]) -> list[str]:
             continue
         for link in links:
             if link.startswith("socket:[") and link[8:-1] in listening:
-                found.append(f"{pid} {listening[link[8:-1]]}")
+                found.append(f"{pid} {_name(pid)} {listening[link[8:-1]]}")
     return found
+
+
+def _name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()[-40:]
+    except OSError:
+        return "?"

@@ -12,11 +12,13 @@ import signal
 import tempfile
 
 import pytest
+from cli_process import CliRun
 
+from orderbook_lab.engines._ray.cluster import configure_environment
+from ray_processes import descendants, non_loopback_listeners, still_running, tagged
+
+configure_environment()  # before Ray's first import (the processes this test starts inherit it too)
 pytest.importorskip("ray")
-
-from cli_process import CliRun  # noqa: E402
-from ray_processes import descendants, non_loopback_listeners, still_running, tagged  # noqa: E402
 
 pytestmark = [
     pytest.mark.ray,

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import pytest
 
+from orderbook_lab.engines._ray.cluster import configure_environment
+
+configure_environment()  # before Ray's first import: it reads these then
 ray = pytest.importorskip("ray")
 
 from typer.testing import CliRunner  # noqa: E402

@@ -76,7 +76,9 @@ class RayEngine(ActorEngine):
     def __init__(self, config: RunConfig, **kwargs) -> None:
         super().__init__(config, **kwargs)
         if config.recovery:
-            raise EngineError("--recovery restarts worker processes from checkpoints; the ray engine has none")
+            raise EngineError(
+                "--recovery restarts worker processes from checkpoints; the ray engine has none"
+            )
         self.queue_frames = max(1, config.ray_in_flight)
         self._cluster: RayCluster | None = None
         self._actors: list[Any] = []

@@ -26,7 +26,7 @@ from types import ModuleType
 from ..base import EngineError
 from ..multiprocessing import _sigint_ignored
 
-__all__ = ["INSTALL_HINT", "LOCAL", "RayCluster", "RayNotInstalled", "import_ray"]
+__all__ = ["INSTALL_HINT", "LOCAL", "RayCluster", "RayNotInstalled", "configure_environment", "import_ray"]
 
 INSTALL_HINT = "--engine ray needs Ray, an optional extra: install it with `uv sync --extra ray`"
 LOCAL = "local (127.0.0.1)"
@@ -56,11 +56,20 @@ class RayNotInstalled(EngineError):
     exit_code = 2
 
 
-def import_ray() -> ModuleType:
-    """The ``ray`` module, imported now (after setting the environment it
-    reads), or ``RayNotInstalled``."""
+def configure_environment() -> None:
+    """Set what Ray must read before it is first imported in this process
+    (a variable already set is left as it is). Measured: with ``ray``
+    imported first, a local cluster's servers and workers listened on
+    ``[::]``, every interface, instead of 127.0.0.1. Whoever imports Ray
+    (a test, with ``pytest.importorskip``) calls this first."""
     for name, value in _ENVIRONMENT.items():
         os.environ.setdefault(name, value)
+
+
+def import_ray() -> ModuleType:
+    """The ``ray`` module, imported now (after ``configure_environment``),
+    or ``RayNotInstalled``."""
+    configure_environment()
     try:
         import ray
     except ImportError:
