@@ -51,3 +51,24 @@ def valid_lines(valid_file: Path) -> list[str]:
 @pytest.fixture
 def bad_lines(bad_file: Path) -> list[str]:
     return bad_file.read_text(encoding="utf-8").splitlines()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray cluster on 127.0.0.1 for the whole session (the ray
+    engine joins a cluster its process is already connected to). At the
+    end it is shut down, and every process it started must be gone."""
+    from orderbook_lab.engines._ray.cluster import RayCluster, configure_environment
+
+    configure_environment()  # before Ray's first import: it reads these then
+    pytest.importorskip("ray")
+    from ray_processes import descendants, non_loopback_listeners, still_running
+
+    cluster = RayCluster(None)
+    try:
+        assert non_loopback_listeners(descendants(os.getpid())) == []
+        yield cluster
+    finally:
+        tree = descendants(os.getpid())
+        cluster.close()
+        assert still_running(tree, 30.0) == []

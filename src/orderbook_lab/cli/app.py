@@ -108,7 +108,7 @@ def _execute(config: RunConfig, source: MessageSource, label: str) -> tuple[RunS
             stats = run_engine(engine, source, on_started=_started)
         except EngineError as error:
             err.print(f"error: {error}", highlight=False, markup=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(error.exit_code) from None
         return stats, engine.books()
 
 
@@ -179,12 +179,23 @@ def compare(
     phases: Annotated[
         str, typer.Option("--phases", help="Comma-separated phases to run on the same stream, e.g. 1,2,3.")
     ] = "1,2",
+    engines: Annotated[
+        list[opt.EngineName] | None,
+        typer.Option(
+            "--engine",
+            "-e",
+            help="Also run this engine, after the phases, with the last phase's options (repeatable): "
+            "--phases 5,6 --engine ray puts Ray's actors beside phases 5 and 6.",
+            show_default=False,
+        ),
+    ] = None,
     json_out: opt.JsonOut = None,
     run_fields: dict | None = None,
 ) -> None:
     """Run several phases on the same seeded stream and compare them in one table.
 
-    Example: [bold]orderbook-lab compare --phases 1,2 --io-ms 2 --assets 10[/bold]
+    Example: [bold]orderbook-lab compare --phases 1,2 --io-ms 2 --assets 10[/bold];
+    [bold]orderbook-lab compare --phases 5,6 --engine ray --ipc-batch 1000[/bold]
     """
     try:
         numbers = [int(part) for part in phases.split(",") if part.strip()]
@@ -205,6 +216,7 @@ def compare(
             configs.append(phase_config(number, base, keep=_given_by_hand(ctx)))
         except KeyError as error:
             raise typer.BadParameter(error.args[0], param_hint="'--phases'") from None
+    configs += [replace(configs[-1], engine=engine.value) for engine in engines or ()]
     sources = [_synthetic_source(config) for config in configs]  # refused before the first run
     runs = []
     for config, source in zip(configs, sources, strict=True):

@@ -79,6 +79,7 @@ _WORK = "Work"
 _OUTPUT = "Output"
 _ASYNC = "Async engine (phase 2)"
 _ACTOR = "Actor engine (phase 5)"
+_RAY = "Ray engine (--engine ray)"
 _FLOW = "Flow control and faults (phase 7)"
 _PRODUCTION = "Recovery and shutdown (phase 8)"
 _LIVE = "Live feed"
@@ -702,6 +703,26 @@ LogSample = Annotated[
         help="Share of per-request events (book queries) logged, 0-1; other events are always logged.",
     ),
 ]
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        metavar="HOST:PORT",
+        rich_help_panel=_RAY,
+        help="Join this Ray cluster (it must have orderbook-lab installed). "
+        "Default: start a local one on 127.0.0.1 for the run and shut it down after.",
+        show_default=False,
+    ),
+]
+RayInFlight = Annotated[
+    int,
+    typer.Option(
+        "--ray-in-flight",
+        min=1,
+        rich_help_panel=_RAY,
+        help="Most frames (actor calls, of --ipc-batch messages each) in flight to one actor.",
+    ),
+]
 
 _UNSET = object()
 
@@ -779,6 +800,8 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("kill_worker", KillWorker),
     RunOption("drain_timeout_s", DrainTimeoutS),
     RunOption("event_log", EventLog),
+    RunOption("ray_address", RayAddress),
+    RunOption("ray_in_flight", RayInFlight),
 )
 
 

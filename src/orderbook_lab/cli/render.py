@@ -76,6 +76,7 @@ def results_table(runs: Sequence[tuple[RunConfig, RunStats]], title: str) -> Tab
         row("books left crossed", [_int(s.router.crossed) for s in stats])
     _worker_rows(row, stats)
     _actor_rows(row, stats)
+    _ray_rows(row, stats)
     _flow_rows(row, stats)
     if any(s.recovery is not None for s in stats):
         row(
@@ -194,6 +195,29 @@ def _actor_rows(row, stats: Sequence[RunStats]) -> None:
         row("chains stopped at max hops", each(lambda a: _int(a.cycles_stopped)))
     row("opportunities reported", each(lambda a: _int(a.opportunities)))
     row("updates counted in full", each(lambda a: "yes" if a.conserved else "[red]NO[/red]"))
+
+
+def _ray_rows(row, stats: Sequence[RunStats]) -> None:
+    """Rows for ``--engine ray``: the cluster, what one call costs, how the
+    frames went and what each actor weighs; start-up is apart from the run."""
+    if not any(s.ray is not None for s in stats):
+        return
+
+    def each(pick) -> list[str]:
+        return [pick(s.ray) if s.ray is not None else "-" for s in stats]
+
+    row("ray cluster", each(lambda r: r.address))
+    row("ray actors / in-flight cap", each(lambda r: f"{r.actors} / {r.in_flight_cap}"))
+    row("ray batches (msgs each)", each(lambda r: f"{_int(r.frames_sent)} ({_int(r.batch)})"))
+    row(
+        "actor call p50 / p99 (ms)",
+        each(lambda r: f"{_num(r.call_round_trip_ms.p50)} / {_num(r.call_round_trip_ms.p99)}"),
+    )
+    row(
+        "actor memory (MiB each)",
+        each(lambda r: ", ".join(f"{m:.0f}" for m in r.actor_rss_mib) or "-"),
+    )
+    row("cluster / actors start (s)", each(lambda r: f"{r.cluster_start_s:.2f} / {r.actors_start_s:.2f}"))
 
 
 def _flow_rows(row, stats: Sequence[RunStats]) -> None:

@@ -16,6 +16,7 @@ from .actor import ActorEngine
 from .asyncio import AsyncioEngine
 from .base import Engine, EngineError, ProgressCallback, RunConfig, RunStats, run_engine
 from .multiprocessing import MultiprocessingEngine
+from .ray import RayEngine
 from .shared_memory import SharedMemoryEngine
 from .sync import SyncEngine
 from .threads import ThreadsEngine
@@ -44,6 +45,7 @@ ENGINES: dict[str, EngineFactory] = {
     "threads": ThreadsEngine,
     "shared-memory": SharedMemoryEngine,
     "actor": ActorEngine,
+    "ray": RayEngine,
 }
 """Engine name (``--engine``) to its class."""
 

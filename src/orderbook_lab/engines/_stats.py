@@ -41,6 +41,7 @@ __all__ = [
     "WorkerStatus",
     "LiveStatus",
     "RecoveryStats",
+    "RayStats",
 ]
 
 
@@ -468,3 +469,38 @@ class RecoveryStats:
         recovery = asdict(self)
         recovery["events"] = list(self.events)
         return {"recovery": recovery}
+
+
+@dataclass(frozen=True)
+class RayStats:
+    """Phase 5's actors on Ray (``--engine ray``): what the cluster cost to
+    start, what one actor call costs, what each actor weighs, and how the
+    frames went. ``as_dict`` is the result's ``"ray"``."""
+
+    address: str
+    """``local (127.0.0.1)``: a cluster this run started and stopped;
+    else the cluster it joined (``--ray-address``)."""
+    actors: int
+    """Book actors, one per group of markets (``--processes``)."""
+    batch: int
+    """Messages per frame (``--ipc-batch``)."""
+    in_flight_cap: int
+    """Most frames (calls) in flight to one actor (``--ray-in-flight``)."""
+    frames_sent: int
+    ray_waits: int
+    """``ray.wait`` calls that returned at least one reply."""
+    cluster_start_s: float
+    """``ray.init``: starting (or joining) the cluster; part of ``startup_s``."""
+    actors_start_s: float
+    """Creating the actors until each answered; part of ``startup_s``."""
+    call_round_trip_ms: Percentiles
+    """An empty actor call (``ping``), timed from the driver at start-up."""
+    calls_timed: int
+    actor_rss_mib: tuple[float, ...]
+    """Each actor's resident memory at the end of the run, MiB."""
+
+    def as_dict(self) -> dict[str, Any]:
+        ray = asdict(self)
+        ray["call_round_trip_ms"] = self.call_round_trip_ms.as_dict(("p50", "p95", "p99", "max"))
+        ray["actor_rss_mib"] = list(self.actor_rss_mib)
+        return {"ray": ray}

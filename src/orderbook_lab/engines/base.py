@@ -27,7 +27,7 @@ from ..core.parser import Rejection
 from ..core.recording import RecordingStats
 from ..core.router import RouterStats
 from ..core.source import MessageSource, Popularity, SourceConfig
-from ._stats import ActorStats, AsyncioStats, FlowStats, PoolStats, RecoveryStats, ShmStats
+from ._stats import ActorStats, AsyncioStats, FlowStats, PoolStats, RayStats, RecoveryStats, ShmStats
 
 __all__ = [
     "RunConfig",
@@ -154,6 +154,12 @@ class RunConfig:
     """Directory of an event log (``core/eventlog.py``) that every applied
     message is appended to, with its seq and produced time; ``None``: no
     log. The ``sync`` engine only, for now."""
+    # Beyond one machine (issue #18): phase 5's actors on Ray.
+    ray_address: str | None = None
+    """``--engine ray``: the address of a Ray cluster to join; ``None``:
+    start a local one on 127.0.0.1 for the run and shut it down after."""
+    ray_in_flight: int = 8
+    """``--engine ray``: most frames (actor calls) in flight to one actor."""
 
     def source_config(self) -> SourceConfig:
         return SourceConfig(
@@ -233,6 +239,8 @@ class RunStats:
     """Adaptive queues, breakers, shedding and health (phase 7)."""
     recovery: RecoveryStats | None = None
     """Checkpoints and restarts (phase 8)."""
+    ray: RayStats | None = None
+    """The cluster, the actor calls and the actors' memory (``--engine ray``)."""
     shutdown: dict[str, Any] | None = None
     """A graceful stop (``--drain-timeout``): what asked for it
     (``stopped_by``) and how long intake and the drain took after it."""
@@ -302,6 +310,7 @@ class RunStats:
             **(self.actor.as_dict() if self.actor is not None else {}),
             **(self.flow.as_dict() if self.flow is not None else {}),
             **(self.recovery.as_dict() if self.recovery is not None else {}),
+            **(self.ray.as_dict() if self.ray is not None else {}),
             **({"shutdown": self.shutdown} if self.shutdown is not None else {}),
             **({"littles_law": self.littles_law.as_dict()} if self.littles_law is not None else {}),
         }
@@ -309,7 +318,11 @@ class RunStats:
 
 class EngineError(RuntimeError):
     """A run that cannot go on (a worker died, a codec is missing...).
-    The message is one line meant for people; the CLI prints it and exits 1."""
+    The message is one line meant for people; the CLI prints it and exits
+    with ``exit_code``: 1, or 2 for a run that was asked for something this
+    installation lacks (``--engine ray`` without Ray), like a bad argument."""
+
+    exit_code = 1
 
 
 class Engine(Protocol):
