@@ -28,7 +28,10 @@ def test_quick_runs_measure_what_the_lesson_quotes(quick_reports):
     assert set(quick_reports["8.1"].headline) == {
         "overhead_pct_full_work1ms",
         "overhead_pct_full_work0ms",
-        "overhead_pct_event_log_work0ms",
+        "cpu_overhead_pct_full_work1ms",
+        "cpu_overhead_pct_full_work0ms",
+        "cpu_overhead_pct_event_log_work0ms",
+        "baseline_spread_pct_work1ms",
     }
     assert set(quick_reports["8.2"].headline) == {
         "replays_equal_phase1",
@@ -61,34 +64,36 @@ def test_quick_runs_measure_what_the_lesson_quotes(quick_reports):
 # --------------------------------------------------------------------- 8.1
 
 
-def _layers(work1: list[float], work0: list[float]) -> dict:
+def _layers(work1: list[float], cpu1: list[float], spread: float = 0.02) -> dict:
+    """Rows of 8.1 for --work-ms 1 (throughputs and CPU µs per message by
+    layer) and a flat --work-ms 0 beside them."""
     rows = []
-    for work_ms, series in ((0.0, work0), (1.0, work1)):
-        base = series[0]
-        for index, throughput in enumerate(series):
-            previous = series[index - 1] if index else base
+    for work_ms, series, cpus in ((0.0, [10_000.0] * 5, [100.0] * 5), (1.0, work1, cpu1)):
+        for index, (throughput, cpu) in enumerate(zip(series, cpus, strict=True)):
+            before = max(index - 1, 0)
             rows.append(
-                {"work_ms": work_ms, "layer": _LAYERS[index], "throughput": throughput,
-                 "overhead": 1 - throughput / base, "step": 1 - throughput / previous, "conserved": True}
+                {"work_ms": work_ms, "layer": _LAYERS[index], "throughput": throughput, "spread": spread,
+                 "overhead": 1 - throughput / series[0], "step": 1 - throughput / series[before],
+                 "cpu_us": cpu, "cpu_overhead": cpu / cpus[0] - 1, "cpu_step": cpu / cpus[before] - 1,
+                 "conserved": True}
             )  # fmt: skip
     return {"limit": 0.05, "goal": 0.03, "rows": rows}
 
 
 def test_layers_findings_flip():
-    cheap = layers_findings(_layers([1000, 990, 988, 985, 980], [10_000, 9000, 8800, 8700, 8600]))
-    assert "--work-ms 1" in cheap[0] and "2.0% less, within the 3% goal" in cheap[0]
-    assert "the costliest was event log" in cheap[0]
-    assert "--work-ms 0" in cheap[1] and "14.0% less, OVER the 5% bound" in cheap[1]
-    assert "met. The goal of 3% is met too." in cheap[-1]
-    middling = layers_findings(_layers([1000, 990, 980, 970, 960], [10_000] * 5))
+    cheap = layers_findings(_layers([1000, 995, 990, 985, 980], [1100, 1110, 1112, 1115, 1120]))
+    assert "--work-ms 1, throughput" in cheap[0] and "980 (-2.0%)" in cheap[0]
+    assert "agreed within 2.0%, so that is within the 3% goal" in cheap[0]
+    assert "--work-ms 1, CPU per message: 1,100.0 µs" in cheap[1] and "+1.8%, within the 3% goal" in cheap[1]
+    assert "the costliest was event log" in cheap[1]
+    assert "judged by throughput: 2.0%, so the 3% goal is met" in cheap[-1]
+    middling = layers_findings(_layers([1000, 990, 980, 970, 960], [1000, 1010, 1020, 1030, 1040]))
     assert "within the 5% bound but over the 3% goal" in middling[0]
-    assert "met. The goal of 3% is not." in middling[-1]
-    costly = layers_findings(_layers([1000, 990, 900, 890, 880], [10_000] * 5))
-    assert "OVER the 5% bound" in costly[0] and "the costliest was checkpoints" in costly[0]
-    assert "MISSED (bound 5%)" in costly[-1]
-    noisy = layers_findings(_layers([1000, 1040, 1030, 1020, 1050], [10_000] * 5))
-    assert "5.0% MORE, which is noise" in noisy[0]
-    assert "measured faster than the step before" in noisy[1]
+    assert "bound is met but the 3% goal is not" in middling[-1]
+    noisy = layers_findings(_layers([1000, 1400, 900, 1300, 800], [1000, 1010, 1100, 1110, 1120], spread=0.4))
+    assert "spread 40%" in noisy[0] and "cannot resolve it" in noisy[0]
+    assert "+12.0%, OVER the 5% bound" in noisy[1] and "the costliest was checkpoints" in noisy[1]
+    assert "judged by CPU per message: 12.0%, so the 5% bound is MISSED" in noisy[-1]
 
 
 # --------------------------------------------------------------------- 8.2
