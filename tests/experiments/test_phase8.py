@@ -42,7 +42,7 @@ def test_quick_runs_measure_what_the_lesson_quotes(quick_reports):
     assert set(quick_reports["8.4"].headline) == {
         "restart_ms_median",
         "replayed_entries_max",
-        "throughput_kept_min_x",
+        "throughput_with_kill_min_x",
         "runs_books_equal_phase1",
     }
     assert set(quick_reports["8.5"].headline) == {
@@ -164,17 +164,17 @@ def test_shutdown_findings_flip():
 
 def _kill(name: str, age_ms: float | None, replayed: int, vs_none: float, digest_ok: bool = True,
           detected_ms: float = 0.2) -> dict:  # fmt: skip
-    return {"kill": name, "at": 800, "throughput": 1000 * vs_none, "vs_none": vs_none, "restarts": 1,
+    return {"kill": name, "at": 0.5, "throughput": 1000 * vs_none, "vs_none": vs_none, "restarts": 1,
             "died_at_s": 0.5 if age_ms is None else 2.4, "detected_ms": detected_ms, "restart_ms": 1000.0,
             "age_ms": age_ms, "replayed": replayed, "lost_frames": 2, "run_s": 6.0, "digest_ok": digest_ok,
             "conserved": True}  # fmt: skip
 
 
-def _recovery(*kills: dict) -> dict:
+def _recovery(*kills: dict, spread: float = 0.05) -> dict:
     none = {"kill": "none", "at": None, "throughput": 1000.0, "vs_none": 1.0, "restarts": 0, "died_at_s": None,
             "detected_ms": None, "restart_ms": None, "age_ms": None, "replayed": None, "lost_frames": None,
             "run_s": 5.0, "digest_ok": True, "conserved": True}  # fmt: skip
-    return {"phase1_digest": "aaa", "rows": [none, *kills]}
+    return {"phase1_digest": "aaa", "spread": spread, "rows": [none, *kills]}
 
 
 def test_recovery_findings_flip():
@@ -189,6 +189,8 @@ def test_recovery_findings_flip():
     )
     assert "The tail grows with that time" in good[3]
     assert "0.83x to 0.85x" in good[4] and "is most of the cost" in good[4]
+    noisy = recovery_findings(_recovery(_kill("early", None, 300, 1.3), spread=0.9))
+    assert "spread 90%" in noisy[-1] and "cannot show" in noisy[-1]
     bad = recovery_findings(
         _recovery(_kill("early", None, 900, 0.5, digest_ok=False, detected_ms=400.0), _kill("late", 900.0, 100, 0.6))
     )  # fmt: skip
