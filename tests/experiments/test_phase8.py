@@ -226,6 +226,9 @@ def test_health_findings_flip():
     assert "later than the 2 s target" in seen[2]
     missed = health_findings(_health(clean_degraded=3, burst_s=None, queue_s=None))
     assert "3 false positive(s)" in missed[0]
+    calm = _health(clean_degraded=0, burst_s=0.5, queue_s=None)
+    calm["rows"][0]["shed_s"] = 1.2
+    assert "In the same clean run shedding began after 1,200 ms" in health_findings(calm)[1]
     assert (
         "NEVER reported degraded" in missed[1] and "breaker opened after 400 ms but no reading" in missed[1]
     )

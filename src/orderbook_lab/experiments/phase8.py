@@ -919,6 +919,20 @@ def health_findings(figures: dict) -> list[str]:
                     else f": {row['degraded']} false positive(s)."
                 )
             )
+            signals = [
+                f"{label} after {1000 * value:,.0f} ms"
+                for label, value in (
+                    ("shedding began", row["shed_s"]),
+                    ("a queue was 90% full", row["full_s"]),
+                )
+                if value is not None
+            ]
+            if signals:
+                findings.append(
+                    f"In the same clean run {', '.join(signals)}: bursts of a paced stream fill an adaptive queue "
+                    "even at half load, so neither is a fault signal on its own; an alert on them needs a rate "
+                    "and a duration, not a first occurrence."
+                )
             continue
         if row["detect_s"] is not None:
             timing = (
