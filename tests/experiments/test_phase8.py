@@ -32,6 +32,8 @@ def test_quick_runs_measure_what_the_lesson_quotes(quick_reports):
         "cpu_overhead_pct_full_work0ms",
         "cpu_overhead_pct_event_log_work0ms",
         "baseline_spread_pct_work1ms",
+        "bottom_up_pct_work1ms",
+        "bottom_up_pct_work0ms",
     }
     assert set(quick_reports["8.2"].headline) == {
         "replays_equal_phase1",
@@ -64,36 +66,50 @@ def test_quick_runs_measure_what_the_lesson_quotes(quick_reports):
 # --------------------------------------------------------------------- 8.1
 
 
-def _layers(work1: list[float], cpu1: list[float], spread: float = 0.02) -> dict:
-    """Rows of 8.1 for --work-ms 1 (throughputs and CPU µs per message by
-    layer) and a flat --work-ms 0 beside them."""
-    rows = []
-    for work_ms, series, cpus in ((0.0, [10_000.0] * 5, [100.0] * 5), (1.0, work1, cpu1)):
-        for index, (throughput, cpu) in enumerate(zip(series, cpus, strict=True)):
+def _layers(
+    work1: list[float], spread: float = 0.02, shares: tuple[float, ...] = (0.004, 0.002, 0.003, 0.001)
+) -> dict:
+    """Rows of 8.1 for --work-ms 1 (throughputs by layer; CPU per message
+    rising 1% a layer) and a flat --work-ms 0 beside them, with the
+    bottom-up shares of each layer."""
+    rows, bottom_up = [], []
+    for work_ms, series in ((0.0, [10_000.0] * 5), (1.0, work1)):
+        cpus = [100.0 * (1 + 0.01 * i) for i in range(5)]
+        for index, throughput in enumerate(series):
             before = max(index - 1, 0)
             rows.append(
                 {"work_ms": work_ms, "layer": _LAYERS[index], "throughput": throughput, "spread": spread,
                  "overhead": 1 - throughput / series[0], "step": 1 - throughput / series[before],
-                 "cpu_us": cpu, "cpu_overhead": cpu / cpus[0] - 1, "cpu_step": cpu / cpus[before] - 1,
-                 "conserved": True}
+                 "cpu_us": cpus[index], "cpu_overhead": cpus[index] / cpus[0] - 1,
+                 "cpu_step": cpus[index] / cpus[before] - 1, "conserved": True}
             )  # fmt: skip
-    return {"limit": 0.05, "goal": 0.03, "rows": rows}
+        for layer, share in zip(_LAYERS[1:], shares, strict=True):
+            bottom_up.append({"work_ms": work_ms, "layer": layer, "cpu_ms": 2000 * share, "share": share})
+    return {"limit": 0.05, "goal": 0.03, "rows": rows, "bottom_up": bottom_up,
+            "dispatcher_us": {0.0: 50.0, 1.0: 500.0}, "append_us": 5.0}  # fmt: skip
 
 
 def test_layers_findings_flip():
-    cheap = layers_findings(_layers([1000, 995, 990, 985, 980], [1100, 1110, 1112, 1115, 1120]))
-    assert "--work-ms 1, throughput" in cheap[0] and "980 (-2.0%)" in cheap[0]
+    cheap = layers_findings(_layers([1000, 995, 990, 985, 980]))
+    assert "--work-ms 1, measured end to end" in cheap[0] and "980 (-2.0%)" in cheap[0]
+    assert "from 100.0 to 104.0 µs (+4.0%)" in cheap[0]
     assert "agreed within 2.0%, so that is within the 3% goal" in cheap[0]
-    assert "--work-ms 1, CPU per message: 1,100.0 µs" in cheap[1] and "+1.8%, within the 3% goal" in cheap[1]
-    assert "the costliest was event log" in cheap[1]
-    assert "judged by throughput: 2.0%, so the 3% goal is met" in cheap[-1]
-    middling = layers_findings(_layers([1000, 990, 980, 970, 960], [1000, 1010, 1020, 1030, 1040]))
+    assert "the layers take 1.00% of the machine's CPU" in cheap[1] and "the biggest is event log" in cheap[1]
+    assert "1.0% more work for it." in cheap[1]
+    assert "--work-ms 0, bottom up" in cheap[3] and "comes off throughput whole" in cheap[3]
+    assert "judged by throughput measured end to end: 2.0%, so the 3% goal is met" in cheap[-1]
+    middling = layers_findings(_layers([1000, 990, 980, 970, 960]))
     assert "within the 5% bound but over the 3% goal" in middling[0]
     assert "bound is met but the 3% goal is not" in middling[-1]
-    noisy = layers_findings(_layers([1000, 1400, 900, 1300, 800], [1000, 1010, 1100, 1110, 1120], spread=0.4))
+    noisy = layers_findings(
+        _layers([1000, 1400, 900, 1300, 800], spread=0.4, shares=(0.01, 0.005, 0.02, 0.005))
+    )
     assert "spread 40%" in noisy[0] and "cannot resolve it" in noisy[0]
-    assert "+12.0%, OVER the 5% bound" in noisy[1] and "the costliest was checkpoints" in noisy[1]
-    assert "judged by CPU per message: 12.0%, so the 5% bound is MISSED" in noisy[-1]
+    assert "the layers take 4.00%" in noisy[1] and "the biggest is metrics scraped" in noisy[1]
+    assert "judged by the bottom-up estimate" in noisy[-1] and "4.0%, so the 5% bound is met but" in noisy[-1]
+    costly = layers_findings(_layers([1000] * 5, spread=0.4, shares=(0.05, 0.01, 0.01, 0.01)))
+    assert "OVER the 5% bound" in costly[1]
+    assert "8.0%, so the 5% bound is MISSED" in costly[-1]
 
 
 # --------------------------------------------------------------------- 8.2

@@ -26,17 +26,18 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+import msgspec
 from prometheus_client import generate_latest
 
-from ..core.eventlog import read_log, replay_log, segment_paths
+from ..core.eventlog import EventLogWriter, read_log, replay_log, segment_paths
 from ..core.messages import Line
 from ..core.parser import Rejection, parse_line_msgspec
-from ..core.router import MessageRouter, books_digest
+from ..core.router import MessageRouter, RouterCheckpoint, books_digest
 from ..engines import Engine, RunConfig, RunStats, create_engine, phase_config, run_engine
 from ..service.health import readiness
 from ..service.logs import open_log
 from ..service.metrics import metrics_registry
-from ..service.watch import StatusWatcher
+from ..service.watch import POLL_EVERY_S, StatusWatcher
 from .base import Experiment, Progress, Report, Table, measure
 
 _SEED = 1
@@ -115,6 +116,9 @@ class _Observers:
         self.log_path = log_path
         self.scrapes = 0
         self.scrape_bytes = 0
+        self.scrape_cpu_s = 0.0
+        """CPU the scraper thread spent (its own thread time: contention
+        stretches its wall time, not this)."""
         self.logged = 0
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -142,7 +146,9 @@ class _Observers:
 
     def _scrape(self, registry: Any) -> None:
         while not self._stopping.wait(_SCRAPE_EVERY_S):
+            began = time.thread_time()
             self.scrape_bytes += len(generate_latest(registry))
+            self.scrape_cpu_s += time.thread_time() - began
             self.scrapes += 1
 
     def _log_status(self, engine: Any, log: Any) -> None:
@@ -200,10 +206,51 @@ def _layer_run(layer: int, work_ms: float, messages: int, progress: Progress) ->
             "parent_us": 1e6 * parent_s / processed, "workers_us": 1e6 * workers_s / processed}  # fmt: skip
 
 
+def _unit_costs(messages: int) -> dict[str, float]:
+    """What one unit of each layer costs in CPU, timed in this process on
+    the lesson's stream (the minimum of a few passes: the least disturbed):
+    ``append_us`` per event-log record (``Line``, as phase 8 logs them,
+    flushed), ``checkpoint_ms`` for the whole state of every book
+    (taken, encoded and decoded: all workers' checkpoints together), and
+    ``log_event_us`` per structured log event, written through the queue
+    and its writer thread to a file (CPU of the whole process)."""
+    source = _config(1, messages=messages, work_ms=0.0).synthetic_source()
+    lines = [Line(f.line_no, f.text if type(f.text) is bytes else f.text.encode()) for f in source]
+    router = MessageRouter()
+    for line in lines:
+        for parsed in parse_line_msgspec(line.text, line.line_no):
+            if type(parsed) is not Rejection:
+                router.apply(parsed)
+    appends, checkpoints, logs = [], [], []
+    decode = msgspec.msgpack.Decoder(RouterCheckpoint).decode
+    for _ in range(3):
+        with tempfile.TemporaryDirectory(prefix="orderbook-lab-8.1-unit-") as scratch:
+            with EventLogWriter(Path(scratch) / "events") as writer:
+                began = time.process_time()
+                for line in lines:
+                    writer.append(line, 0)
+                writer.flush()
+                appends.append((time.process_time() - began) / len(lines))
+            sink = open_log(Path(scratch) / "log.jsonl")
+            log = sink.logger(component="experiment")
+            began = time.process_time()
+            for index in range(2000):
+                log.info("status", generated=index, processed=index, dropped=0, restarts=0)
+            sink.close()
+            logs.append((time.process_time() - began) / 2000)
+        for _ in range(5):
+            began = time.process_time()
+            decode(msgspec.msgpack.encode(router.checkpoint()))
+            checkpoints.append(time.process_time() - began)
+    return {"append_us": 1e6 * min(appends), "checkpoint_ms": 1e3 * min(checkpoints),
+            "log_event_us": 1e6 * min(logs)}  # fmt: skip
+
+
 def layers(quick: bool, progress: Progress) -> Report:
     """8.1: flat-out throughput and CPU per message as phase 8's layers are
     added one at a time."""
     repeats = 1 if quick else 3
+    checkpoint_s = 1.0
     sizes = {0.0: 5000 if quick else 30_000, 1.0: 800 if quick else 4000}
     table = Table(
         f"Flat-out (unpaced) runs, {_ASSETS} assets, {_PROCESSES} workers; each layer adds to the ones above; "
@@ -252,6 +299,45 @@ def layers(quick: bool, progress: Progress) -> Report:
                       _yes(row["conserved"]))  # fmt: skip
             figures["rows"].append(row)
             previous, previous_cpu = throughput, cpu
+    units = _unit_costs(2000 if quick else 10_000)
+    scrapes = [r["observers"] for rs in runs.values() for r in rs if r["observers"].scrapes]
+    scrape_ms = 1e3 * sum(o.scrape_cpu_s for o in scrapes) / max(sum(o.scrapes for o in scrapes), 1)
+    per_s = {
+        "+ event log": lambda rate: units["append_us"] * rate / 1e3,
+        "+ checkpoints": lambda _rate: units["checkpoint_ms"] / checkpoint_s,
+        "+ metrics scraped": lambda _rate: scrape_ms / _SCRAPE_EVERY_S,
+        "+ structured logs": lambda _rate: (
+            units["log_event_us"] * (1 / _POLL_EVERY_S + 1 / POLL_EVERY_S) / 1e3
+        ),
+    }
+    unit_text = {
+        "+ event log": f"{units['append_us']:.2f} µs per record",
+        "+ checkpoints": f"{units['checkpoint_ms']:.2f} ms per checkpoint of every book, each {checkpoint_s:g} s",
+        "+ metrics scraped": f"{scrape_ms:.2f} ms per scrape, {1 / _SCRAPE_EVERY_S:g} a second",
+        "+ structured logs": f"{units['log_event_us']:.1f} µs per event, {1 / _POLL_EVERY_S + 1 / POLL_EVERY_S:g} a second",
+    }  # fmt: skip
+    bottom = Table(
+        f"Bottom-up: the CPU each layer adds, per second of a flat-out run at phase 7's rate, as a share of the "
+        f"machine's {_CORES} cores (unit costs timed in this process, the scrape's in its own thread)",
+        ["--work-ms", "layer", "unit cost", "at (msg/s)", "CPU (ms per s)", f"share of {_CORES} cores (%)"],
+    )
+    figures["bottom_up"] = []
+    for work_ms in sizes:
+        rate = next(r["throughput"] for r in figures["rows"] if r["work_ms"] == work_ms)
+        for layer in _LAYERS[1:]:
+            cpu_ms = per_s[layer](rate)
+            share = cpu_ms / (1000 * _CORES)
+            bottom.add(
+                work_ms, layer, unit_text[layer], round(rate, 1), round(cpu_ms, 2), round(100 * share, 2)
+            )
+            figures["bottom_up"].append(
+                {"work_ms": work_ms, "layer": layer, "cpu_ms": cpu_ms, "share": share}
+            )
+    figures["dispatcher_us"] = {
+        work_ms: median(r["parent_us"] for r in runs[work_ms, 0]) for work_ms in sizes
+    }
+    figures["append_us"] = units["append_us"]
+    report.tables.append(bottom)
     report.findings += layers_findings(figures)
     full = {r["work_ms"]: r for r in figures["rows"] if r["layer"] == _LAYERS[-1]}
     log = {r["work_ms"]: r for r in figures["rows"] if r["layer"] == _LAYERS[1]}
@@ -262,6 +348,8 @@ def layers(quick: bool, progress: Progress) -> Report:
         "cpu_overhead_pct_full_work0ms": round(100 * full[0.0]["cpu_overhead"], 1),
         "cpu_overhead_pct_event_log_work0ms": round(100 * log[0.0]["cpu_overhead"], 1),
         "baseline_spread_pct_work1ms": round(100 * next(r for r in figures["rows"] if r["work_ms"] == 1.0)["spread"], 1),
+        "bottom_up_pct_work1ms": round(100 * sum(b["share"] for b in figures["bottom_up"] if b["work_ms"] == 1.0), 2),
+        "bottom_up_pct_work0ms": round(100 * sum(b["share"] for b in figures["bottom_up"] if b["work_ms"] == 0.0), 2),
     }  # fmt: skip
     return report
 
@@ -275,44 +363,68 @@ def _against(cost: float, goal: float, limit: float) -> str:
 
 
 def layers_findings(figures: dict) -> list[str]:
-    """8.1's conclusions. ``figures``: ``limit`` and ``goal`` (shares) and
-    ``rows`` of ``work_ms``, ``layer`` (``_LAYERS``' names, baseline first),
-    ``throughput``, ``spread`` (max - min of the step's runs over their
-    median), ``overhead`` (share of the baseline's throughput lost,
+    """8.1's conclusions. ``figures``: ``limit`` and ``goal`` (shares);
+    ``rows`` of ``work_ms``, ``layer`` (``_LAYERS``' names, baseline
+    first), ``throughput``, ``spread`` (max - min of the step's runs over
+    their median), ``overhead`` (share of the baseline's throughput lost,
     cumulative), ``step`` (lost to this layer alone), ``cpu_us`` (CPU per
-    message, parent and workers), ``cpu_overhead`` and ``cpu_step`` (CPU
-    added, as shares), ``conserved``.
+    message, parent and workers), ``cpu_overhead``, ``cpu_step``,
+    ``conserved``; ``bottom_up`` of ``work_ms``, ``layer``, ``cpu_ms`` (per
+    second) and ``share`` (of the machine's cores); ``dispatcher_us``
+    (work_ms -> the baseline parent's CPU per message) and ``append_us``.
 
     Throughput answers the issue's question directly, but only when the
     baseline's own runs agree more closely than the bound; otherwise the
-    CPU per message (what the layers add, and what sets flat-out
-    throughput on a machine whose cores are all busy) decides."""
+    bottom-up estimate (what each layer's units cost, times how often they
+    happen) is the answer, and is named as an estimate."""
     limit, goal = figures["limit"], figures["goal"]
     findings = []
     verdicts = {}
     for work_ms in sorted({r["work_ms"] for r in figures["rows"]}, reverse=True):
         rows = [r for r in figures["rows"] if r["work_ms"] == work_ms]
-        base, full, added = rows[0], rows[-1], rows[1:]
-        cost, cpu = full["overhead"], full["cpu_overhead"]
-        resolved = base["spread"] <= limit
+        base, full = rows[0], rows[-1]
+        cost = full["overhead"]
+        resolved = base["spread"] <= limit and len(rows) > 1
         findings.append(
-            f"--work-ms {work_ms:g}, throughput: phase 7 served {base['throughput']:,.0f} msg/s flat out, full phase 8 "
-            f"observability {full['throughput']:,.0f} ({-100 * cost:+.1f}%); "
+            f"--work-ms {work_ms:g}, measured end to end: phase 7 served {base['throughput']:,.0f} msg/s flat out, full "
+            f"phase 8 observability {full['throughput']:,.0f} ({-100 * cost:+.1f}%), and CPU per message went from "
+            f"{base['cpu_us']:,.1f} to {full['cpu_us']:,.1f} µs ({100 * full['cpu_overhead']:+.1f}%). "
             + (
-                f"the baseline's own runs spread {100 * base['spread']:.0f}%, more than the {100 * limit:g}% being "
-                "measured, so on this machine throughput cannot resolve it."
-                if not resolved
-                else f"the baseline's runs agreed within {100 * base['spread']:.1f}%, so that is {_against(cost, goal, limit)}."
+                f"The baseline's own runs spread {100 * base['spread']:.0f}%, more than the {100 * limit:g}% being "
+                "measured: on this machine, now, end-to-end figures cannot resolve it."
+                if base["spread"] > limit
+                else f"The baseline's runs agreed within {100 * base['spread']:.1f}%, so that is {_against(cost, goal, limit)}."
             )
         )  # fmt: skip
-        by_layer = ", ".join(f"{r['layer'][2:]} {100 * r['cpu_step']:+.1f}%" for r in added)
-        costliest = max(added, key=lambda r: r["cpu_step"])
-        findings.append(
-            f"--work-ms {work_ms:g}, CPU per message: {base['cpu_us']:,.1f} µs for phase 7, {full['cpu_us']:,.1f} µs "
-            f"with every layer: {100 * cpu:+.1f}%, {_against(cpu, goal, limit)}. Layer by layer: {by_layer}; the "
-            f"costliest was {costliest['layer'][2:]}."
-        )  # fmt: skip
-        verdicts[work_ms] = (cost, "throughput") if resolved else (cpu, "CPU per message")
+        parts = [b for b in figures.get("bottom_up", []) if b["work_ms"] == work_ms]
+        if parts:
+            total = sum(b["share"] for b in parts)
+            biggest = max(parts, key=lambda b: b["share"])
+            listed = ", ".join(f"{b['layer'][2:]} {100 * b['share']:.2f}%" for b in parts)
+            sentence = (
+                f"--work-ms {work_ms:g}, bottom up: at {base['throughput']:,.0f} msg/s the layers take {100 * total:.2f}% "
+                f"of the machine's CPU ({listed}), {_against(total, goal, limit)}; the biggest is {biggest['layer'][2:]}."
+            )  # fmt: skip
+            dispatcher = figures.get("dispatcher_us", {}).get(work_ms)
+            if dispatcher and "append_us" in figures:
+                on_dispatcher = figures["append_us"] / dispatcher
+                sentence += (
+                    f" The event log's {figures['append_us']:.1f} µs per record all lands on the dispatcher thread, "
+                    f"which spent {dispatcher:.1f} µs per message: {100 * on_dispatcher:.1f}% more work for it"
+                    + (
+                        ", and when the dispatcher is what limits the rate that share comes off throughput whole."
+                        if on_dispatcher > limit
+                        else "."
+                    )
+                )
+            findings.append(sentence)
+            estimate = total
+        else:
+            estimate = None
+        if resolved:
+            verdicts[work_ms] = (cost, "throughput measured end to end")
+        elif estimate is not None:
+            verdicts[work_ms] = (estimate, "the bottom-up estimate (end-to-end figures were too noisy)")
         if not all(r["conserved"] for r in rows):
             findings.append(f"--work-ms {work_ms:g}: some runs did NOT count every message.")
     if 1.0 in verdicts:
