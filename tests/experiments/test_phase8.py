@@ -107,6 +107,11 @@ def test_layers_findings_flip():
     assert "spread 40%" in noisy[0] and "cannot resolve it" in noisy[0]
     assert "the layers take 4.00%" in noisy[1] and "the biggest is metrics scraped" in noisy[1]
     assert "judged by the bottom-up estimate" in noisy[-1] and "4.0%, so the 5% bound is met but" in noisy[-1]
+    single = _layers([1000, 995, 990, 985, 980])
+    for row in single["rows"]:
+        row["runs"] = 1
+    alone = layers_findings(single)
+    assert "One run per step cannot tell" in alone[0] and "judged by the bottom-up estimate" in alone[-1]
     costly = layers_findings(_layers([1000] * 5, spread=0.4, shares=(0.05, 0.01, 0.01, 0.01)))
     assert "OVER the 5% bound" in costly[1]
     assert "8.0%, so the 5% bound is MISSED" in costly[-1]

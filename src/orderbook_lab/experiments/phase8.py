@@ -285,7 +285,7 @@ def layers(quick: bool, progress: Progress) -> Report:
             parent_us = median(r["parent_us"] for r in done)
             workers_us = median(r["workers_us"] for r in done)
             cpu = median(r["parent_us"] + r["workers_us"] for r in done)
-            row = {"work_ms": work_ms, "layer": name, "throughput": throughput, "spread": spread,
+            row = {"work_ms": work_ms, "layer": name, "throughput": throughput, "spread": spread, "runs": len(done),
                    "overhead": 1 - throughput / baseline if baseline else 0.0,
                    "step": 1 - throughput / previous if previous else 0.0,
                    "cpu_us": cpu, "cpu_overhead": cpu / base_cpu - 1 if base_cpu else 0.0,
@@ -384,13 +384,15 @@ def layers_findings(figures: dict) -> list[str]:
         rows = [r for r in figures["rows"] if r["work_ms"] == work_ms]
         base, full = rows[0], rows[-1]
         cost = full["overhead"]
-        resolved = base["spread"] <= limit and len(rows) > 1
+        resolved = base["spread"] <= limit and base.get("runs", 2) > 1
         findings.append(
             f"--work-ms {work_ms:g}, measured end to end: phase 7 served {base['throughput']:,.0f} msg/s flat out, full "
             f"phase 8 observability {full['throughput']:,.0f} ({-100 * cost:+.1f}%), and CPU per message went from "
             f"{base['cpu_us']:,.1f} to {full['cpu_us']:,.1f} µs ({100 * full['cpu_overhead']:+.1f}%). "
             + (
-                f"The baseline's own runs spread {100 * base['spread']:.0f}%, more than the {100 * limit:g}% being "
+                "One run per step cannot tell a layer's cost from this machine's noise."
+                if base.get("runs", 2) < 2
+                else f"The baseline's own runs spread {100 * base['spread']:.0f}%, more than the {100 * limit:g}% being "
                 "measured: on this machine, now, end-to-end figures cannot resolve it."
                 if base["spread"] > limit
                 else f"The baseline's runs agreed within {100 * base['spread']:.1f}%, so that is {_against(cost, goal, limit)}."
