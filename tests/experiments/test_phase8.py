@@ -112,6 +112,11 @@ def test_layers_findings_flip():
         row["runs"] = 1
     alone = layers_findings(single)
     assert "One run per step cannot tell" in alone[0] and "judged by the bottom-up estimate" in alone[-1]
+    drifting = _layers([1000, 995, 990, 985, 980])
+    for row in drifting["rows"]:
+        row["workers_us"] = 1200.0 if row["layer"] == _LAYERS[-1] else 1000.0
+    assert any("workers' CPU per message moved +20.0%" in f for f in layers_findings(drifting))
+    assert not any("workers' CPU" in f for f in cheap)
     costly = layers_findings(_layers([1000] * 5, spread=0.4, shares=(0.05, 0.01, 0.01, 0.01)))
     assert "OVER the 5% bound" in costly[1]
     assert "8.0%, so the 5% bound is MISSED" in costly[-1]

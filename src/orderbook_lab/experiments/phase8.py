@@ -288,7 +288,8 @@ def layers(quick: bool, progress: Progress) -> Report:
             row = {"work_ms": work_ms, "layer": name, "throughput": throughput, "spread": spread, "runs": len(done),
                    "overhead": 1 - throughput / baseline if baseline else 0.0,
                    "step": 1 - throughput / previous if previous else 0.0,
-                   "cpu_us": cpu, "cpu_overhead": cpu / base_cpu - 1 if base_cpu else 0.0,
+                   "cpu_us": cpu, "workers_us": workers_us,
+                   "cpu_overhead": cpu / base_cpu - 1 if base_cpu else 0.0,
                    "cpu_step": cpu / previous_cpu - 1 if previous_cpu else 0.0,
                    "conserved": all(r["stats"].conserved for r in done)}  # fmt: skip
             table.add(work_ms, messages, name, round(throughput, 1), "/".join(f"{r['throughput']:.0f}" for r in done),
@@ -398,6 +399,15 @@ def layers_findings(figures: dict) -> list[str]:
                 else f"The baseline's runs agreed within {100 * base['spread']:.1f}%, so that is {_against(cost, goal, limit)}."
             )
         )  # fmt: skip
+        quiet = [r for r in rows if r["layer"] == "+ checkpoints"]
+        if quiet and "workers_us" in full and quiet[0].get("workers_us"):
+            drift = full["workers_us"] / quiet[0]["workers_us"] - 1
+            if abs(drift) > limit:
+                findings.append(
+                    f"--work-ms {work_ms:g}: the workers' CPU per message moved {100 * drift:+.1f}% between "
+                    f"'+ checkpoints' and the last step, though nothing added after checkpoints runs in a worker: "
+                    "that is this figure's noise on this machine, so CPU per message cannot resolve 5% either."
+                )
         parts = [b for b in figures.get("bottom_up", []) if b["work_ms"] == work_ms]
         if parts:
             total = sum(b["share"] for b in parts)
@@ -426,7 +436,11 @@ def layers_findings(figures: dict) -> list[str]:
         if resolved:
             verdicts[work_ms] = (cost, "throughput measured end to end")
         elif estimate is not None:
-            verdicts[work_ms] = (estimate, "the bottom-up estimate (end-to-end figures were too noisy)")
+            verdicts[work_ms] = (
+                estimate,
+                "the bottom-up estimate (end-to-end figures were too noisy; it counts CPU, not time spent "
+                "waiting for the GIL or the engine's lock, so it is a lower bound)",
+            )
         if not all(r["conserved"] for r in rows):
             findings.append(f"--work-ms {work_ms:g}: some runs did NOT count every message.")
     if 1.0 in verdicts:
