@@ -235,7 +235,8 @@ def _health(clean_degraded: int, burst_s: float | None, queue_s: float | None) -
         {"case": "clean, 0.5x load", "fault": None, "readings": 100, "degraded": clean_degraded, "detect_s": None,
          "reason": "-", "breaker_s": None, "shed_s": None, "full_s": None},
         {"case": "error burst", "fault": (3.0, 6.0), "readings": 100, "degraded": 20 if burst_s else 0,
-         "detect_s": burst_s, "reason": "worker 0's breaker is open", "breaker_s": 0.4, "shed_s": None,
+         "detect_s": burst_s, "reason": "worker 0's breaker is open", "breaker_s": 0.4,
+         "breaker_reason": "107 of 426 failed in the window", "shed_s": None,
          "full_s": None},
         {"case": "full queue", "fault": (0.0, 10.0), "readings": 100, "degraded": 5 if queue_s else 0,
          "detect_s": queue_s, "reason": "worker 1 is not alive", "breaker_s": None, "shed_s": 0.1, "full_s": 0.2},
@@ -249,6 +250,8 @@ def test_health_findings_flip():
     seen = health_findings(_health(clean_degraded=0, burst_s=0.5, queue_s=3.5))
     assert "0 of 100 readings said degraded: no false positive" in seen[0]
     assert "500 ms after the fault began (within the 2 s target)" in seen[1]
+    assert 'it opened on "107 of 426 failed in the window"' in seen[1]
+    assert seen[2].endswith('is not alive".')
     assert "later than the 2 s target" in seen[2]
     missed = health_findings(_health(clean_degraded=3, burst_s=None, queue_s=None))
     assert "3 false positive(s)" in missed[0]

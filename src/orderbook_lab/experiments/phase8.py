@@ -976,7 +976,7 @@ def health(quick: bool, progress: Progress) -> Report:
         f"Phase 8, {duration:g} s streams paced against its flat-out {capacity:,.0f} msg/s; readiness "
         f"(service/health.py) judged on engine.live_status() every {1000 * _POLL_EVERY_S:g} ms",
         ["case", "fault from (s)", "fault to (s)", "readings", "degraded readings", "first degraded after (ms)",
-         "first reason", "breaker opened after (ms)", "shed after (ms)", "queue full after (ms)", "verdict"],
+         "first reason", "breaker opened after (ms)", "breaker opened because", "shed after (ms)", "queue full after (ms)", "verdict"],
     )  # fmt: skip
     report = Report("8.5", "Health detection latency", [table], quick=quick)
     figures: dict = {"rows": []}
@@ -994,16 +994,17 @@ def health(quick: bool, progress: Progress) -> Report:
         reason = next(
             (r["reasons"][0] for r in readings if since <= r["t_s"] <= late and not r["ready"]), "-"
         )
-        opened = None
+        opened, why = None, "-"
         if stats.flow is not None:
-            opens = [t["t_s"] for w in stats.flow.workers for t in w.transitions if t["state"] == "open"]
-            opens = [t for t in opens if since <= t <= late]
-            opened = min(opens) - since if opens else None
+            opens = [t for w in stats.flow.workers for t in w.transitions if t["state"] == "open"]
+            opens = sorted((t for t in opens if since <= t["t_s"] <= late), key=lambda t: t["t_s"])
+            if opens:
+                opened, why = opens[0]["t_s"] - since, opens[0]["reason"]
         shed = _first(readings, since, late, lambda r: r["shed"] > 0)
         full = _first(readings, since, late, lambda r: r["full"])
         row = {"case": name, "fault": fault, "readings": len(readings),
                "degraded": sum(not r["ready"] for r in readings), "detect_s": degraded, "reason": reason,
-               "breaker_s": opened, "shed_s": shed, "full_s": full}  # fmt: skip
+               "breaker_s": opened, "breaker_reason": why, "shed_s": shed, "full_s": full}  # fmt: skip
         row["verdict"] = _verdict(row)
         figures["rows"].append(row)
 
@@ -1011,7 +1012,7 @@ def health(quick: bool, progress: Progress) -> Report:
             return "-" if value is None else round(1000 * value, 0)
 
         table.add(name, since if fault else "-", until if fault else "-", len(readings), row["degraded"],
-                  ms(degraded), reason, ms(opened), ms(shed), ms(full), row["verdict"])  # fmt: skip
+                  ms(degraded), reason, ms(opened), why, ms(shed), ms(full), row["verdict"])  # fmt: skip
     report.findings += health_findings(figures)
     rows = figures["rows"]
     burst = next((r for r in rows if r["case"].startswith("error burst")), None)
@@ -1034,7 +1035,7 @@ def _verdict(row: dict) -> str:
 def health_findings(figures: dict) -> list[str]:
     """8.5's conclusions. ``figures["rows"]``: ``case``, ``fault`` (``(from_s,
     to_s)`` or None for the clean run), ``readings``, ``degraded``,
-    ``detect_s``, ``reason``, ``breaker_s``, ``shed_s``, ``full_s`` (None:
+    ``detect_s``, ``reason``, ``breaker_s``, ``breaker_reason``, ``shed_s``, ``full_s`` (None:
     never), ``verdict`` (``_verdict``)."""
     findings = []
     for row in figures["rows"]:
@@ -1069,7 +1070,12 @@ def health_findings(figures: dict) -> list[str]:
             )  # fmt: skip
             findings.append(
                 f"{row['case'].capitalize()}: first degraded verdict {1000 * row['detect_s']:,.0f} ms after the fault "
-                f'began ({timing}), because "{row["reason"]}".'
+                f'began ({timing}), because "{row["reason"]}"'
+                + (
+                    f' (it opened on "{row["breaker_reason"]}").'
+                    if row.get("breaker_reason", "-") != "-"
+                    else "."
+                )
             )
             continue
         signals = [
