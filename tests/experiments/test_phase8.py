@@ -46,6 +46,7 @@ def test_quick_runs_measure_what_the_lesson_quotes(quick_reports):
         "replayed_entries_max",
         "throughput_with_kill_min_x",
         "runs_books_equal_phase1",
+        "runs",
     }
     assert set(quick_reports["8.5"].headline) == {
         "false_positive_readings_clean",

@@ -813,6 +813,7 @@ def recovery(quick: bool, progress: Progress) -> Report:
                "replayed": event.get("replayed"), "lost_frames": event.get("frames_lost_in_flight"),
                "run_s": stats.run_s,
                "digest_ok": all(s.digest == reference.digest for s, _ in done),
+               "runs": len(done), "runs_ok": sum(s.digest == reference.digest and s.conserved for s, _ in done),
                "conserved": all(s.conserved for s, _ in done)}  # fmt: skip
         figures["rows"].append(row)
 
@@ -830,7 +831,8 @@ def recovery(quick: bool, progress: Progress) -> Report:
         "restart_ms_median": round(median(r["restart_ms"] for r in killed), 1) if killed else 0.0,
         "replayed_entries_max": max((r["replayed"] for r in killed), default=0),
         "throughput_with_kill_min_x": round(min((r["vs_none"] for r in killed), default=0.0), 3),
-        "runs_books_equal_phase1": sum(r["digest_ok"] for r in figures["rows"]),
+        "runs_books_equal_phase1": sum(r["runs_ok"] for r in figures["rows"]),
+        "runs": sum(r["runs"] for r in figures["rows"]),
     }
     return report
 
