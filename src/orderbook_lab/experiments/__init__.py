@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import phase1, phase2, phase3, phase4, phase5, phase6, phase7
+from . import phase1, phase2, phase3, phase4, phase5, phase6, phase7, phase8
 from .base import Experiment, Plot, Progress, Report, Table
 
 __all__ = ["EXPERIMENTS", "Experiment", "Plot", "Report", "Table", "lesson_files", "run_experiment"]
@@ -23,6 +23,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         *phase5.EXPERIMENTS,
         *phase6.EXPERIMENTS,
         *phase7.EXPERIMENTS,
+        *phase8.EXPERIMENTS,
     )
 }
 
