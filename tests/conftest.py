@@ -62,13 +62,13 @@ def ray_cluster():
 
     configure_environment()  # before Ray's first import: it reads these then
     pytest.importorskip("ray")
-    from ray_processes import descendants, non_loopback_listeners, still_running
+    from ray_processes import descendants, non_loopback_listeners, rays, still_running
 
     cluster = RayCluster(None)
     try:
         assert non_loopback_listeners(descendants(os.getpid())) == []
         yield cluster
     finally:
-        tree = descendants(os.getpid())
+        cluster_processes = rays(descendants(os.getpid()))
         cluster.close()
-        assert still_running(tree, 30.0) == []
+        assert still_running(cluster_processes, 30.0) == []

@@ -39,6 +39,22 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def rays(pids: set[int]) -> set[int]:
+    """Those of ``pids`` that belong to Ray (its servers, raylet and
+    workers all name it on their command line). A session's other
+    children, such as multiprocessing's resource tracker, live as long
+    as the session and are not the cluster's to stop."""
+    found = set()
+    for pid in pids:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:  # it ended meanwhile
+            continue
+        if b"ray" in cmdline.lower():
+            found.add(pid)
+    return found
+
+
 def tagged(tmpdir: str) -> set[int]:
     """Processes whose environment has ``TMPDIR=tmpdir`` (what one run's
     cluster inherited, however deep in the tree and whatever its title)."""

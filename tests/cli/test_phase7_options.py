@@ -23,7 +23,9 @@ def test_phase_7_sheds_a_paced_overload_that_phase_6_queues(tmp_path):
     assert phase6["messages"]["dropped"] == 0 and "flow" not in phase6
     dropped = phase7["messages"]["dropped"]
     assert dropped > 0 and dropped == sum(phase7["flow"]["dropped_by_priority"].values())
-    assert "no: " in result.output and "│ NO" not in result.output  # not the same books, and why
+    assert "│ NO" not in result.output  # a difference in books is never an unexplained one
+    if phase7["books"]["digest"] != phase6["books"]["digest"]:  # (shedding only trades keeps them equal)
+        assert "no: " in result.output
     for row in ("flow: capacity", "shed: snapshot", "Little's law"):  # labels may wrap after these
         assert row in result.output
 

@@ -27,7 +27,6 @@ from statistics import median
 from typing import Any
 
 import msgspec
-from prometheus_client import generate_latest
 
 from ..core.eventlog import EventLogWriter, read_log, replay_log, segment_paths
 from ..core.messages import Line
@@ -35,8 +34,6 @@ from ..core.parser import Rejection, parse_line_msgspec
 from ..core.router import MessageRouter, RouterCheckpoint, books_digest
 from ..engines import Engine, RunConfig, RunStats, create_engine, phase_config, run_engine
 from ..service.health import readiness
-from ..service.logs import open_log
-from ..service.metrics import metrics_registry
 from ..service.watch import POLL_EVERY_S, StatusWatcher
 from .base import Experiment, Progress, Report, Table, measure
 
@@ -103,6 +100,14 @@ def _yes(flag: bool) -> str:
 # --------------------------------------------------------------------- 8.1
 
 
+def _generate_latest(registry: Any) -> bytes:
+    """One scrape, as Prometheus takes it (prometheus_client loaded only here:
+    every command imports this registry of experiments)."""
+    from prometheus_client import generate_latest
+
+    return generate_latest(registry)
+
+
 class _Observers:
     """Threads that watch a run the way a production service does: a
     Prometheus scrape every ``_SCRAPE_EVERY_S``, and a structured log fed
@@ -127,10 +132,14 @@ class _Observers:
 
     def start(self, engine: Any) -> None:
         if self.scrape:
+            from ..service.metrics import metrics_registry  # prometheus_client: only when measured
+
             registry = metrics_registry(engine.live_status)
             self._spawn("scraper", lambda: self._scrape(registry))
         if self.logs:
             assert self.log_path is not None
+            from ..service.logs import open_log  # structlog: only when measured
+
             self._sink = open_log(self.log_path)
             log = self._sink.logger(component="experiment")
             self._watcher = StatusWatcher(
@@ -147,7 +156,7 @@ class _Observers:
     def _scrape(self, registry: Any) -> None:
         while not self._stopping.wait(_SCRAPE_EVERY_S):
             began = time.thread_time()
-            self.scrape_bytes += len(generate_latest(registry))
+            self.scrape_bytes += len(_generate_latest(registry))
             self.scrape_cpu_s += time.thread_time() - began
             self.scrapes += 1
 
@@ -231,6 +240,8 @@ def _unit_costs(messages: int) -> dict[str, float]:
                     writer.append(line, 0)
                 writer.flush()
                 appends.append((time.process_time() - began) / len(lines))
+            from ..service.logs import open_log
+
             sink = open_log(Path(scratch) / "log.jsonl")
             log = sink.logger(component="experiment")
             began = time.process_time()

@@ -15,10 +15,29 @@ only the CLI imports it, and the core never imports structlog or
 prometheus_client.
 """
 
-from .http import Endpoints, HttpService
-from .logs import LOG_LEVELS, LogSink, open_log
-from .metrics import EngineCollector, metrics_registry
-from .service import Service
+import importlib
+from typing import Any
+
+_WHERE = {
+    "Service": "service",
+    "EngineCollector": "metrics",
+    "metrics_registry": "metrics",
+    "Endpoints": "http",
+    "HttpService": "http",
+    "LOG_LEVELS": "logs",
+    "LogSink": "logs",
+    "open_log": "logs",
+}
+"""Names exported here and the module each comes from. They load on first
+use (PEP 562), so importing one light module of the package (``health``,
+``watch``) does not pull in prometheus_client and structlog."""
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+
 
 __all__ = [
     "Service",
