@@ -117,8 +117,7 @@ class HealthBoard:
 
     def __init__(self, workers: int, start_ns: int) -> None:
         self.start_ns = start_ns
-        self._last: list[Health | None] = [None] * workers
-        self.reports: list[Health | None] = self._last
+        self.reports: list[Health | None] = [None] * workers
         """Each worker's latest report (``None`` until its first)."""
         self.last_heard_ns = [start_ns] * workers
         self.latest: list[HealthSample | None] = [None] * workers
@@ -130,7 +129,7 @@ class HealthBoard:
         """File one report; a sample once the worker has reported twice."""
         worker = health.worker
         self.last_heard_ns[worker] = arrived_ns
-        before, self._last[worker] = self._last[worker], health
+        before, self.reports[worker] = self.reports[worker], health
         if before is None or health.at_ns <= before.at_ns:
             return None
         span = health.at_ns - before.at_ns
